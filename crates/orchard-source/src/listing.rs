@@ -1,0 +1,181 @@
+//! Recursive listing of a location into photo entries.
+
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use object_store::path::Path;
+
+use crate::{label_of, Location, PhotoGlob, SourceError};
+
+/// One photo found by listing: where it is, its label, and what identifies its
+/// version (size, modification time, ETag).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PhotoEntry {
+    /// The object key inside the store.
+    pub key: Path,
+    /// How the user refers to it: a local path or a URL such as `s3://bucket/key`.
+    pub path: String,
+    /// The path relative to the listed root, slash-separated.
+    pub relative: String,
+    /// The parent folder's name, or `None` for files directly under the root.
+    pub label: Option<String>,
+    /// Size in bytes.
+    pub size: u64,
+    /// Last modification time.
+    pub modified: DateTime<Utc>,
+    /// The store's entity tag, when it has one.
+    pub e_tag: Option<String>,
+}
+
+/// Something under the root that could not be listed (an unreadable folder, a
+/// broken link): it is reported, not silently dropped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListingProblem {
+    /// What could not be listed, as precisely as the store says.
+    pub path: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// The result of listing a location.
+#[derive(Debug, Clone, Default)]
+pub struct Listing {
+    /// Matching photos, sorted by relative path.
+    pub photos: Vec<PhotoEntry>,
+    /// Entries that could not be listed.
+    pub problems: Vec<ListingProblem>,
+    /// Objects seen that did not match the glob or are hidden.
+    pub skipped: u64,
+}
+
+impl Listing {
+    /// The sorted, distinct labels of the listed photos.
+    pub fn labels(&self) -> Vec<String> {
+        let set: std::collections::BTreeSet<&str> = self
+            .photos
+            .iter()
+            .filter_map(|p| p.label.as_deref())
+            .collect();
+        set.into_iter().map(str::to_string).collect()
+    }
+}
+
+/// Whether a relative path is hidden by the Spark/Hadoop convention: any part
+/// starting with `.` or `_` (so `_SUCCESS`, `_temporary/` and `.DS_Store` are
+/// never read as photos).
+fn is_hidden(relative: &str) -> bool {
+    relative
+        .split('/')
+        .any(|p| p.starts_with('.') || p.starts_with('_'))
+}
+
+/// Lists every object under `location` recursively, keeps those matching
+/// `glob`, and returns them sorted by relative path (a deterministic order on
+/// every store). Pages of the store's listing are consumed as a stream; only
+/// the matching entries are kept in memory.
+pub async fn list_photos(location: &Location, glob: &PhotoGlob) -> Result<Listing, SourceError> {
+    if let Some(dir) = location.local_dir() {
+        if !dir.is_dir() {
+            return Err(SourceError::InvalidLocation {
+                location: dir.display().to_string(),
+                reason: "no such directory".to_string(),
+            });
+        }
+    }
+    let mut listing = Listing::default();
+    let mut stream = location.store().list(Some(location.prefix()));
+    while let Some(item) = stream.next().await {
+        let meta = match item {
+            Ok(meta) => meta,
+            Err(e) => {
+                tracing::warn!(error = %e, "listing problem");
+                listing.problems.push(ListingProblem {
+                    path: location.url().to_string(),
+                    reason: e.to_string(),
+                });
+                continue;
+            }
+        };
+        let Some(relative) = location.relative(&meta.location) else {
+            continue;
+        };
+        if is_hidden(&relative) || !glob.is_match(&relative) {
+            listing.skipped += 1;
+            continue;
+        }
+        listing.photos.push(PhotoEntry {
+            path: location.display(&meta.location),
+            label: label_of(&relative),
+            relative,
+            key: meta.location,
+            size: meta.size,
+            modified: meta.last_modified,
+            e_tag: meta.e_tag,
+        });
+    }
+    listing.photos.sort_by(|a, b| a.relative.cmp(&b.relative));
+    Ok(listing)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn touch(root: &std::path::Path, rel: &str, bytes: &[u8]) {
+        let p = root.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, bytes).unwrap();
+    }
+
+    #[tokio::test]
+    async fn lists_recursively_sorted_with_labels() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        touch(root, "mango/b.jpg", b"12");
+        touch(root, "apple/a.JPG", b"1");
+        touch(root, "apple/z.png", b"123");
+        touch(root, "deep/er/kiwi/k.jpeg", b"");
+        touch(root, "loose.jpg", b"x");
+        touch(root, "apple/notes.txt", b"no");
+        touch(root, "_SUCCESS", b"");
+        touch(root, ".hidden/x.jpg", b"");
+        touch(root, "apple/.DS_Store.jpg", b"");
+
+        let loc = Location::local(root).unwrap();
+        let listing = list_photos(&loc, &PhotoGlob::default()).await.unwrap();
+        let rel: Vec<_> = listing.photos.iter().map(|p| p.relative.as_str()).collect();
+        assert_eq!(
+            rel,
+            [
+                "apple/a.JPG",
+                "apple/z.png",
+                "deep/er/kiwi/k.jpeg",
+                "loose.jpg",
+                "mango/b.jpg"
+            ]
+        );
+        let labels: Vec<_> = listing.photos.iter().map(|p| p.label.as_deref()).collect();
+        assert_eq!(
+            labels,
+            [
+                Some("apple"),
+                Some("apple"),
+                Some("kiwi"),
+                None,
+                Some("mango")
+            ]
+        );
+        assert_eq!(listing.photos[1].size, 3);
+        assert!(listing.photos[0].path.starts_with('/'));
+        assert_eq!(listing.skipped, 4);
+        assert!(listing.problems.is_empty());
+        assert_eq!(listing.labels(), ["apple", "kiwi", "mango"]);
+    }
+
+    #[tokio::test]
+    async fn a_missing_root_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let loc = Location::local(dir.path().join("nope")).unwrap();
+        let err = list_photos(&loc, &PhotoGlob::default()).await.unwrap_err();
+        assert!(err.to_string().contains("no such directory"), "{err}");
+    }
+}
