@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# README command 2: set up what the tests need, then run every test (unit,
+# integration and end to end with the real model, ONNX Runtime and tract,
+# and the pyarrow/DuckDB check of the output).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+printf '\n== cargo test --release --workspace\n' >&2
+cargo test --release --workspace
