@@ -188,8 +188,10 @@ fn library_in(dir: &Path) -> Option<PathBuf> {
 
 /// A model run by ONNX Runtime on the CPU.
 ///
-/// One session (intra-op threads = the configured thread count, graph
-/// optimisation level 3). `Session::run` needs `&mut` in ort 2.0 (some ONNX
+/// One session: intra-op threads = the configured thread count, one inter-op
+/// thread, all graph optimisations (`ORT_ENABLE_ALL`, i.e. levels 1-3 plus
+/// layout transforms; ort 2.0's `Level3` is only `ORT_ENABLE_LAYOUT`).
+/// `Session::run` needs `&mut` in ort 2.0 (some ONNX
 /// Runtime internals are not thread-safe), so the session sits behind a
 /// `Mutex`: concurrent `infer` calls are serialised. That costs little, since a
 /// single run of a batch already keeps every intra-op thread busy; a pool of
@@ -238,7 +240,7 @@ impl OrtBackend {
         let context = || format!("load `{}`", path.display());
         let session = Session::builder(env)
             .map_err(|e| ModelError::ort(context(), e))?
-            .with_optimization_level(GraphOptimizationLevel::Level3)
+            .with_optimization_level(GraphOptimizationLevel::All)
             .map_err(|e| ModelError::ort(context(), e))?
             .with_intra_threads(threads)
             .map_err(|e| ModelError::ort(context(), e))?
