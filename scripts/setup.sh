@@ -33,8 +33,8 @@ PY
 cp -u "$lib" "$ORCHARD_HOME/lib/"
 echo "$ORCHARD_HOME/lib/$(basename "$lib")" >&2
 
-step "Release build (cargo build --release)"
-cargo build --release --workspace
+step "Release build (one profile and feature set for the binary and the tests)"
+cargo build --release --workspace --all-targets
 
 step "Default model (orchard model fetch mobilenet_v2)"
 "$target/release/orchard" model fetch mobilenet_v2 --python .venv/bin/python

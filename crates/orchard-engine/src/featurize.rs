@@ -1,0 +1,278 @@
+//! `featurize(content)`: photo bytes → model features, as a scalar UDF over
+//! small batches.
+//!
+//! Each call decodes, orients, resizes and normalises every photo of the batch
+//! into one input tensor, runs the model once on it, and returns a struct per
+//! row: the features, or the stage and reason of the failure. A bad photo never
+//! fails the batch. The model is loaded once per process ([`orchard_model::cached`]).
+
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, FixedSizeListArray, Float32Array, StringBuilder, StructArray,
+};
+use datafusion::arrow::buffer::NullBuffer;
+use datafusion::arrow::datatypes::{DataType, Field};
+use datafusion::common::{exec_err, DataFusionError, Result};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
+use orchard_image::{DecodeOptions, Preparer};
+use orchard_model::{BackendKind, InferenceBackend, ModelSpec};
+use serde::{Deserialize, Serialize};
+
+use crate::schema::result_fields;
+
+/// The name of the UDF in plans.
+pub const FEATURIZE: &str = "featurize";
+
+/// Which model to run and how: everything an executor needs to load it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ModelRef {
+    /// The ONNX file.
+    pub path: String,
+    /// Its sha256 (verified when the model was resolved).
+    pub sha256: String,
+    /// What the model expects and returns.
+    pub spec: ModelSpec,
+    /// The inference backend.
+    pub backend: BackendKind,
+    /// Compute threads (0 = all cores).
+    pub threads: usize,
+}
+
+impl ModelRef {
+    /// The process-wide instance of this model, loaded on first use.
+    pub fn load(
+        &self,
+    ) -> std::result::Result<Arc<dyn InferenceBackend>, orchard_model::ModelError> {
+        orchard_model::cached(
+            std::path::Path::new(&self.path),
+            &self.spec,
+            self.backend,
+            self.threads,
+        )
+    }
+}
+
+/// Per-job counters of the featurisation work done in this process.
+#[derive(Debug, Default)]
+pub struct FeaturizeStats {
+    /// Photos seen.
+    pub photos: AtomicU64,
+    /// Photos that failed.
+    pub failed: AtomicU64,
+    /// Nanoseconds spent decoding, resizing and normalising (summed over threads).
+    pub prepare_nanos: AtomicU64,
+    /// Nanoseconds spent in model inference (summed over calls).
+    pub infer_nanos: AtomicU64,
+}
+
+impl FeaturizeStats {
+    fn add(counter: &AtomicU64, since: Instant) {
+        counter.fetch_add(since.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    /// Seconds of a nanosecond counter.
+    pub fn seconds(counter: &AtomicU64) -> f64 {
+        counter.load(Ordering::Relaxed) as f64 / 1e9
+    }
+}
+
+/// The `featurize` UDF; see the module docs.
+#[derive(Debug)]
+pub struct FeaturizeUdf {
+    model: ModelRef,
+    decode: DecodeOptions,
+    signature: Signature,
+    stats: Arc<FeaturizeStats>,
+}
+
+impl FeaturizeUdf {
+    /// A UDF running `model` on photos decoded with `decode`.
+    pub fn new(model: ModelRef, decode: DecodeOptions) -> Self {
+        Self {
+            model,
+            decode,
+            signature: Signature::exact(vec![DataType::Binary], Volatility::Immutable),
+            stats: Arc::default(),
+        }
+    }
+
+    /// The model it runs.
+    pub fn model(&self) -> &ModelRef {
+        &self.model
+    }
+
+    /// The decode options.
+    pub fn decode_options(&self) -> &DecodeOptions {
+        &self.decode
+    }
+
+    /// The counters of work done through this instance.
+    pub fn stats(&self) -> Arc<FeaturizeStats> {
+        self.stats.clone()
+    }
+
+    /// Wraps it as a DataFusion UDF.
+    pub fn into_udf(self) -> ScalarUDF {
+        ScalarUDF::new_from_impl(self)
+    }
+
+    fn featurize(&self, content: &dyn Array) -> Result<ArrayRef> {
+        let content = content.as_binary_opt::<i32>().ok_or_else(|| {
+            DataFusionError::Execution(format!(
+                "{FEATURIZE} expects binary content, got {}",
+                content.data_type()
+            ))
+        })?;
+        let width = self.model.spec.feature_width;
+        let rows = content.len();
+        let mut stage = StringBuilder::new();
+        let mut message = StringBuilder::new();
+        let mut ok = vec![false; rows];
+        let mut failures: Vec<Option<(String, String)>> = vec![None; rows];
+
+        // Prepare every readable photo into one contiguous input tensor.
+        let start = Instant::now();
+        let spec = self.model.spec.preprocess();
+        let image_len = spec.tensor_len();
+        let mut preparer = Preparer::new(spec, self.decode.clone());
+        let mut input = vec![0f32; rows * image_len];
+        let mut slots = Vec::with_capacity(rows);
+        for row in 0..rows {
+            if content.is_null(row) {
+                continue; // a read error, reported by the caller
+            }
+            let slot = slots.len();
+            let out = &mut input[slot * image_len..(slot + 1) * image_len];
+            match preparer.prepare(content.value(row), out) {
+                Ok(_) => {
+                    ok[row] = true;
+                    slots.push(row);
+                }
+                Err(e) => failures[row] = Some((e.stage().to_string(), e.to_string())),
+            }
+        }
+        FeaturizeStats::add(&self.stats.prepare_nanos, start);
+
+        // One model call for the batch.
+        let mut values = vec![0f32; rows * width];
+        if !slots.is_empty() {
+            let start = Instant::now();
+            let result = self
+                .model
+                .load()
+                .and_then(|m| m.infer(&input[..slots.len() * image_len], slots.len()));
+            FeaturizeStats::add(&self.stats.infer_nanos, start);
+            match result {
+                Ok(features) if features.len() == slots.len() * width => {
+                    for (slot, &row) in slots.iter().enumerate() {
+                        let vector = &features[slot * width..(slot + 1) * width];
+                        if vector.iter().all(|v| v.is_finite()) {
+                            values[row * width..(row + 1) * width].copy_from_slice(vector);
+                        } else {
+                            ok[row] = false;
+                            failures[row] = Some((
+                                "inference".to_string(),
+                                "the model returned non-finite values (NaN or infinity)"
+                                    .to_string(),
+                            ));
+                        }
+                    }
+                }
+                Ok(features) => {
+                    return exec_err!(
+                        "model returned {} values for {} images of width {width}",
+                        features.len(),
+                        slots.len()
+                    )
+                }
+                Err(e) => {
+                    for &row in &slots {
+                        ok[row] = false;
+                        failures[row] = Some(("inference".to_string(), e.to_string()));
+                    }
+                }
+            }
+        }
+
+        for failure in &failures {
+            match failure {
+                Some((s, m)) => {
+                    stage.append_value(s);
+                    message.append_value(m);
+                }
+                None => {
+                    stage.append_null();
+                    message.append_null();
+                }
+            }
+        }
+        let failed = failures.iter().filter(|f| f.is_some()).count();
+        self.stats.photos.fetch_add(rows as u64, Ordering::Relaxed);
+        self.stats
+            .failed
+            .fetch_add(failed as u64, Ordering::Relaxed);
+
+        let features = FixedSizeListArray::try_new(
+            Arc::new(Field::new("item", DataType::Float32, false)),
+            width as i32,
+            Arc::new(Float32Array::from(values)),
+            Some(NullBuffer::from(ok)),
+        )?;
+        let result = StructArray::try_new(
+            result_fields(width),
+            vec![
+                Arc::new(features),
+                Arc::new(stage.finish()),
+                Arc::new(message.finish()),
+            ],
+            None,
+        )?;
+        Ok(Arc::new(result))
+    }
+}
+
+impl PartialEq for FeaturizeUdf {
+    fn eq(&self, other: &Self) -> bool {
+        self.model == other.model && self.decode == other.decode
+    }
+}
+
+impl Eq for FeaturizeUdf {}
+
+impl Hash for FeaturizeUdf {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.model.hash(state);
+        self.decode.max_pixels.hash(state);
+        self.decode.apply_exif_orientation.hash(state);
+    }
+}
+
+impl ScalarUDFImpl for FeaturizeUdf {
+    fn name(&self) -> &str {
+        FEATURIZE
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Struct(result_fields(
+            self.model.spec.feature_width,
+        )))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let [content] = args.args.as_slice() else {
+            return exec_err!("{FEATURIZE} takes one argument");
+        };
+        let content = content.to_array(args.number_rows)?;
+        Ok(ColumnarValue::Array(self.featurize(content.as_ref())?))
+    }
+}

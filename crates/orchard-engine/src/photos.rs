@@ -1,0 +1,367 @@
+//! The photos table: one row per listed photo with its bytes, like Spark's
+//! `binaryFile` source, read through `object_store` with bounded concurrency.
+//!
+//! Listing happens once, on the client; the table carries the listed entries
+//! and each partition reads its share of objects when executed, from the
+//! object store registered in the task's runtime (so the same plan runs in
+//! any process that has the store).
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::array::{
+    ArrayRef, BinaryBuilder, RecordBatch, StringBuilder, TimestampMicrosecondArray, UInt64Array,
+};
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::Session;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::{project_schema, DataFusionError, Result};
+use datafusion::datasource::{TableProvider, TableType};
+use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::Expr;
+use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
+};
+use futures::StreamExt;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
+use orchard_source::PhotoEntry;
+
+use crate::schema::photos_schema;
+
+/// One photo to read: what the scan needs of a [`PhotoEntry`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PhotoRef {
+    /// Object key in the store.
+    pub key: String,
+    /// Path as the user refers to it.
+    pub path: String,
+    /// Label (parent folder), if any.
+    pub label: Option<String>,
+    /// Size in bytes, from the listing.
+    pub size: u64,
+    /// Modification time, microseconds since the epoch (UTC).
+    pub modified_micros: i64,
+}
+
+impl From<&PhotoEntry> for PhotoRef {
+    fn from(e: &PhotoEntry) -> Self {
+        Self {
+            key: e.key.to_string(),
+            path: e.path.clone(),
+            label: e.label.clone(),
+            size: e.size,
+            modified_micros: e.modified.timestamp_micros(),
+        }
+    }
+}
+
+/// How the scan reads objects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ScanOptions {
+    /// Photos per record batch (keep small: a phone photo can be several MB).
+    pub batch_rows: usize,
+    /// Concurrent GET requests per partition.
+    pub concurrency: usize,
+    /// Photos larger than this are not read; they get a `read` error.
+    pub max_bytes: u64,
+}
+
+impl Default for ScanOptions {
+    fn default() -> Self {
+        Self {
+            batch_rows: 32,
+            concurrency: 8,
+            max_bytes: 256 * 1024 * 1024,
+        }
+    }
+}
+
+/// A table over listed photos; see the module docs.
+#[derive(Debug)]
+pub struct PhotoTable {
+    store_url: ObjectStoreUrl,
+    photos: Arc<Vec<PhotoRef>>,
+    options: ScanOptions,
+}
+
+impl PhotoTable {
+    /// A table over `photos`, read from the store registered for `store_url`.
+    pub fn new(store_url: ObjectStoreUrl, photos: Vec<PhotoRef>, options: ScanOptions) -> Self {
+        Self {
+            store_url,
+            photos: Arc::new(photos),
+            options,
+        }
+    }
+}
+
+#[async_trait]
+impl TableProvider for PhotoTable {
+    fn schema(&self) -> SchemaRef {
+        photos_schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let wanted = state.config().target_partitions().max(1);
+        let per_partition = self.options.batch_rows.max(1);
+        let n = wanted.min(self.photos.len().div_ceil(per_partition)).max(1);
+        Ok(Arc::new(PhotoScanExec::new(
+            self.store_url.clone(),
+            split_contiguous(&self.photos, n),
+            self.options,
+            projection.cloned(),
+        )?))
+    }
+}
+
+/// Splits `items` into `n` contiguous, nearly equal parts (order kept).
+fn split_contiguous(items: &[PhotoRef], n: usize) -> Vec<Arc<Vec<PhotoRef>>> {
+    let n = n.max(1);
+    let base = items.len() / n;
+    let extra = items.len() % n;
+    let mut out = Vec::with_capacity(n);
+    let mut start = 0;
+    for i in 0..n {
+        let len = base + usize::from(i < extra);
+        out.push(Arc::new(items[start..start + len].to_vec()));
+        start += len;
+    }
+    out
+}
+
+/// Reads the photos of each partition and emits them in small batches.
+#[derive(Debug)]
+pub struct PhotoScanExec {
+    store_url: ObjectStoreUrl,
+    partitions: Vec<Arc<Vec<PhotoRef>>>,
+    options: ScanOptions,
+    projection: Option<Vec<usize>>,
+    schema: SchemaRef,
+    properties: Arc<PlanProperties>,
+}
+
+impl PhotoScanExec {
+    /// A scan of `partitions` (each read in order), projected to `projection`.
+    pub fn new(
+        store_url: ObjectStoreUrl,
+        partitions: Vec<Arc<Vec<PhotoRef>>>,
+        options: ScanOptions,
+        projection: Option<Vec<usize>>,
+    ) -> Result<Self> {
+        let schema = project_schema(&photos_schema(), projection.as_ref())?;
+        let properties = Arc::new(PlanProperties::new(
+            EquivalenceProperties::new(schema.clone()),
+            Partitioning::UnknownPartitioning(partitions.len()),
+            EmissionType::Incremental,
+            Boundedness::Bounded,
+        ));
+        Ok(Self {
+            store_url,
+            partitions,
+            options,
+            projection,
+            schema,
+            properties,
+        })
+    }
+
+    /// The store the photos are read from.
+    pub fn store_url(&self) -> &ObjectStoreUrl {
+        &self.store_url
+    }
+
+    /// The photos of each partition.
+    pub fn partitions(&self) -> &[Arc<Vec<PhotoRef>>] {
+        &self.partitions
+    }
+
+    /// The read options.
+    pub fn options(&self) -> ScanOptions {
+        self.options
+    }
+
+    /// The projected column indexes, if any.
+    pub fn projection(&self) -> Option<&Vec<usize>> {
+        self.projection.as_ref()
+    }
+}
+
+impl DisplayAs for PhotoScanExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        let photos: usize = self.partitions.iter().map(|p| p.len()).sum();
+        write!(
+            f,
+            "PhotoScanExec: store={}, photos={photos}, partitions={}, batch_rows={}",
+            self.store_url.as_str(),
+            self.partitions.len(),
+            self.options.batch_rows
+        )
+    }
+}
+
+impl ExecutionPlan for PhotoScanExec {
+    fn name(&self) -> &str {
+        "PhotoScanExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        _children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        Ok(self)
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        let photos = self.partitions.get(partition).cloned().ok_or_else(|| {
+            DataFusionError::Internal(format!("PhotoScanExec has no partition {partition}"))
+        })?;
+        let store = context.runtime_env().object_store(&self.store_url)?;
+        let options = self.options;
+        let projection = self.projection.clone();
+        let reads = futures::stream::iter((0..photos.len()).map(move |i| {
+            let store = store.clone();
+            let photo = photos[i].clone();
+            async move {
+                let content = read_photo(store.as_ref(), &photo, options.max_bytes).await;
+                (photo, content)
+            }
+        }))
+        .buffered(options.concurrency.max(1));
+        let batches = reads
+            .chunks(options.batch_rows.max(1))
+            .map(move |rows| build_batch(&rows, projection.as_ref()));
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            self.schema.clone(),
+            batches,
+        )))
+    }
+}
+
+/// Reads one photo; a failure becomes the row's `read_error`.
+async fn read_photo(
+    store: &dyn ObjectStore,
+    photo: &PhotoRef,
+    max_bytes: u64,
+) -> std::result::Result<bytes::Bytes, String> {
+    if photo.size > max_bytes {
+        return Err(format!(
+            "file is {} bytes, above the limit of {max_bytes} bytes (--max-bytes)",
+            photo.size
+        ));
+    }
+    let key = Path::from(photo.key.as_str());
+    let result = store.get(&key).await.map_err(|e| e.to_string())?;
+    let bytes = result.bytes().await.map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > max_bytes {
+        return Err(format!(
+            "file is {} bytes, above the limit of {max_bytes} bytes (--max-bytes)",
+            bytes.len()
+        ));
+    }
+    Ok(bytes)
+}
+
+fn build_batch(
+    rows: &[(PhotoRef, std::result::Result<bytes::Bytes, String>)],
+    projection: Option<&Vec<usize>>,
+) -> Result<RecordBatch> {
+    let mut path = StringBuilder::new();
+    let mut label = StringBuilder::new();
+    let content_bytes: usize = rows
+        .iter()
+        .map(|(_, c)| c.as_ref().map_or(0, |b| b.len()))
+        .sum();
+    let mut content = BinaryBuilder::with_capacity(rows.len(), content_bytes);
+    let mut read_error = StringBuilder::new();
+    for (photo, bytes) in rows {
+        path.append_value(&photo.path);
+        label.append_option(photo.label.as_deref());
+        match bytes {
+            Ok(b) => {
+                content.append_value(b);
+                read_error.append_null();
+            }
+            Err(e) => {
+                content.append_null();
+                read_error.append_value(e);
+            }
+        }
+    }
+    let size = UInt64Array::from_iter_values(rows.iter().map(|(p, _)| p.size));
+    let modified =
+        TimestampMicrosecondArray::from_iter_values(rows.iter().map(|(p, _)| p.modified_micros))
+            .with_timezone("UTC");
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(path.finish()),
+        Arc::new(label.finish()),
+        Arc::new(size),
+        Arc::new(modified),
+        Arc::new(content.finish()),
+        Arc::new(read_error.finish()),
+    ];
+    let batch = RecordBatch::try_new(photos_schema(), columns)?;
+    match projection {
+        Some(p) => Ok(batch.project(p)?),
+        None => Ok(batch),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn photo(i: usize) -> PhotoRef {
+        PhotoRef {
+            key: format!("k{i}"),
+            path: format!("p{i}"),
+            label: None,
+            size: 1,
+            modified_micros: 0,
+        }
+    }
+
+    #[test]
+    fn contiguous_split_keeps_order_and_balances() {
+        let items: Vec<_> = (0..7).map(photo).collect();
+        let parts = split_contiguous(&items, 3);
+        let lens: Vec<_> = parts.iter().map(|p| p.len()).collect();
+        assert_eq!(lens, [3, 2, 2]);
+        let flat: Vec<_> = parts.iter().flat_map(|p| p.iter().cloned()).collect();
+        assert_eq!(flat, items);
+    }
+}

@@ -1,0 +1,158 @@
+//! `orchard transform`: project features with a saved PCA model, no refit.
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::DataType;
+use datafusion::prelude::{cast, col, Expr, ParquetReadOptions};
+use orchard_pca::PcaModel;
+use orchard_source::{list_photos, Location, PhotoGlob};
+
+use crate::extract::{write_parts, OutputFormat};
+use crate::output::{self, LABELS, PCA_DIR, PCA_MODEL, SUCCESS};
+use crate::pca_udf::PcaProjectUdf;
+use crate::schema::{vector_type, FEATURES, LABEL, LABEL_INDEX, PATH, PCA};
+use crate::sink::PartFormat;
+use crate::{EngineError, Result};
+
+/// What `orchard transform` needs.
+#[derive(Debug, Clone)]
+pub struct TransformOptions {
+    /// A Parquet file or folder of Parquet files with a `features` column
+    /// (e.g. an output written with `--keep-features`).
+    pub features: String,
+    /// Where the projected result goes.
+    pub output: String,
+    /// A previous output folder (holding `_pca/model.json`), the `_pca` folder
+    /// itself, or the `model.json` file.
+    pub pca: String,
+    /// Output format.
+    pub format: OutputFormat,
+    /// Replace a non-empty output.
+    pub overwrite: bool,
+    /// Parallel partitions (0 = number of cores).
+    pub partitions: usize,
+}
+
+/// Loads a saved PCA model from an output folder, a `_pca` folder or the file.
+pub async fn load_pca(location: &str) -> Result<(PcaModel, Option<Vec<u8>>)> {
+    if location.ends_with(".json") && std::path::Path::new(location).is_file() {
+        let json = std::fs::read_to_string(location)
+            .map_err(|e| EngineError::Invalid(format!("cannot read {location}: {e}")))?;
+        return Ok((PcaModel::from_json(&json)?, None));
+    }
+    let loc = Location::parse(location)?;
+    for candidate in [format!("{PCA_DIR}/{PCA_MODEL}"), PCA_MODEL.to_string()] {
+        if let Ok(bytes) = output::get_file(&loc, &candidate).await {
+            let json = String::from_utf8_lossy(&bytes);
+            let labels = output::get_file(&loc, LABELS)
+                .await
+                .ok()
+                .map(|b| b.to_vec());
+            return Ok((PcaModel::from_json(&json)?, labels));
+        }
+    }
+    Err(EngineError::Invalid(format!(
+        "no PCA model in {location}: expected {PCA_DIR}/{PCA_MODEL} (an Orchard output) or {PCA_MODEL}"
+    )))
+}
+
+/// Projects the features at `options.features` with the saved model and
+/// writes an output like `extract`'s; returns the number of rows.
+pub async fn transform(options: &TransformOptions) -> Result<u64> {
+    let (model, labels) = load_pca(&options.pca).await?;
+    let out = Location::parse(&options.output)?;
+    output::prepare_output(&out, options.overwrite).await?;
+
+    let ctx = crate::extract::session_for(options.partitions);
+    let files = parquet_files(&options.features).await?;
+    let features = Location::parse(&options.features).ok();
+    if let Some(loc) = &features {
+        ctx.register_object_store(&loc.store_url(), loc.store().clone());
+    }
+    ctx.register_object_store(&out.store_url(), out.store().clone());
+    let df = ctx
+        .read_parquet(files, ParquetReadOptions::default())
+        .await?;
+    let schema = df.schema().clone();
+    let has = |c: &str| schema.field_with_unqualified_name(c).is_ok();
+    let feature_type = schema
+        .field_with_unqualified_name(FEATURES)
+        .map_err(|_| {
+            EngineError::Invalid(format!(
+                "{} has no '{FEATURES}' column (write it with extract --keep-features)",
+                options.features
+            ))
+        })?
+        .data_type()
+        .clone();
+    if !matches!(
+        feature_type,
+        DataType::FixedSizeList(..) | DataType::List(_) | DataType::LargeList(_)
+    ) {
+        return Err(EngineError::Invalid(format!(
+            "column '{FEATURES}' must be a list of floats, found {feature_type}"
+        )));
+    }
+    if options.format == OutputFormat::Csv && !(has(PATH) && has(LABEL_INDEX)) {
+        return Err(EngineError::Invalid(
+            "CSV output needs 'path' and 'label_index' columns in the features".into(),
+        ));
+    }
+    let project = PcaProjectUdf::new(Arc::new(model.clone())).into_udf();
+    let mut columns: Vec<Expr> = [PATH, LABEL, LABEL_INDEX]
+        .into_iter()
+        .filter(|c| has(c))
+        .map(col)
+        .collect();
+    columns.push(
+        project
+            .call(vec![cast(col(FEATURES), vector_type(model.dim()))])
+            .alias(PCA),
+    );
+    let plan = df.select(columns)?.create_physical_plan().await?;
+    let format = match options.format {
+        OutputFormat::Parquet => PartFormat::Parquet,
+        OutputFormat::Csv => PartFormat::Csv,
+    };
+    let job_id = uuid::Uuid::new_v4().to_string();
+    let rows = write_parts(&ctx, plan, &out, "", format, &job_id, 8192).await?;
+    output::put_file(
+        &out,
+        &format!("{PCA_DIR}/{PCA_MODEL}"),
+        model.to_json()?.into_bytes(),
+    )
+    .await?;
+    if let Some(labels) = labels {
+        output::put_file(&out, LABELS, labels).await?;
+    }
+    output::put_file(&out, SUCCESS, Vec::new()).await?;
+    Ok(rows)
+}
+
+/// The Parquet data files of a dataset: the file itself, or every
+/// non-hidden `*.parquet` under a folder (so `_errors.parquet` is skipped).
+async fn parquet_files(location: &str) -> Result<Vec<String>> {
+    let path = std::path::Path::new(location);
+    if path.is_file() {
+        let abs = std::path::absolute(path)
+            .map_err(|e| EngineError::Invalid(format!("{location}: {e}")))?;
+        return Ok(vec![abs.display().to_string()]);
+    }
+    let loc = Location::parse(location)?;
+    let listing = list_photos(&loc, &PhotoGlob::new("*.parquet")?).await?;
+    let files: Vec<String> = listing
+        .photos
+        .iter()
+        .map(|p| {
+            let mut url = loc.store_url();
+            url.set_path(p.key.as_ref());
+            url.to_string()
+        })
+        .collect();
+    if files.is_empty() {
+        return Err(EngineError::Invalid(format!(
+            "no Parquet files in {location}"
+        )));
+    }
+    Ok(files)
+}
