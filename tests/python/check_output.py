@@ -54,18 +54,18 @@ def main() -> int:
     # DuckDB: the part files, and the metadata files beside them.
     con = duckdb.connect()
     parts = os.path.join(a.out, "part-*.parquet")
-    n = con.sql(f"SELECT count(*) FROM read_parquet('{parts}')").fetchone()[0]
+    n = con.execute(f"SELECT count(*) FROM read_parquet('{parts}')").fetchone()[0]
     assert n == a.rows, (n, a.rows)
-    width = con.sql(f"SELECT max(len(pca)) FROM read_parquet('{parts}')").fetchone()[0]
+    width = con.execute(f"SELECT max(len(pca)) FROM read_parquet('{parts}')").fetchone()[0]
     assert width == a.k, width
     labels = json.load(open(os.path.join(a.out, "_labels.json")))
-    bad = con.sql(
+    bad = con.execute(
         f"SELECT count(*) FROM read_parquet('{parts}') WHERE label IS NOT NULL AND label_index IS NULL"
     ).fetchone()[0]
     assert bad == 0, bad
-    got = dict(con.sql(f"SELECT DISTINCT label, label_index FROM read_parquet('{parts}') WHERE label IS NOT NULL").fetchall())
+    got = dict(con.execute(f"SELECT DISTINCT label, label_index FROM read_parquet('{parts}') WHERE label IS NOT NULL").fetchall())
     assert all(labels[l] == i for l, i in got.items()), (got, labels)
-    errors = con.sql(f"SELECT count(*) FROM read_parquet('{os.path.join(a.out, '_errors.parquet')}')").fetchone()[0]
+    errors = con.execute(f"SELECT count(*) FROM read_parquet('{os.path.join(a.out, '_errors.parquet')}')").fetchone()[0]
     run = json.load(open(os.path.join(a.out, "_run.json")))
     assert run["counts"]["succeeded"] == a.rows and run["counts"]["failed"] == errors, run["counts"]
     print(f"ok: {a.rows} rows, pca[{a.k}], {errors} errors; pyarrow and DuckDB agree")

@@ -97,6 +97,14 @@ fn extracts_features_pca_and_metadata_from_real_photos() {
             .map(|(p, _)| p.as_str())
             .collect::<Vec<_>>(),
     );
+    // PIL's own decoding of two of the reference photos, as lossless PNGs.
+    let pil = repo_root().join("crates/orchard-image/fixtures/pil/inputs");
+    std::fs::copy(pil.join("apple_0.png"), photos.join("apple/pil_0_100.png")).unwrap();
+    std::fs::copy(
+        pil.join("raspberry_0.png"),
+        photos.join("raspberry/pil_0_100.png"),
+    )
+    .unwrap();
     // A broken photo and a photo at the root (no label).
     std::fs::write(photos.join("apple/broken.jpg"), b"this is not a jpeg").unwrap();
     std::fs::copy(
@@ -209,15 +217,32 @@ fn extracts_features_pca_and_metadata_from_real_photos() {
         }
     }
 
-    // Features match the Keras pipeline (cosine ≥ 0.999 per image).
-    for (rel, expected) in &reference {
-        let row = rows
+    // Features match the Keras pipeline. Resize, normalisation and model are
+    // exact (cosine ≥ 0.999 on PIL's decoded pixels of the same photos); the
+    // JPEG decoder (zune-jpeg vs PIL's libjpeg-turbo) differs by ~0.3 levels
+    // on average, which costs up to 0.0015 of cosine on these photos.
+    let feature_of = |suffix: &str| {
+        &rows
             .iter()
-            .find(|(p, _)| p.ends_with(&format!("/{rel}")))
-            .unwrap_or_else(|| panic!("{rel} not in output"))
-            .1;
-        let c = cosine(&row.features, expected);
-        assert!(c >= 0.999, "{rel}: cosine {c} with the Keras reference");
+            .find(|(p, _)| p.ends_with(suffix))
+            .unwrap_or_else(|| panic!("{suffix} not in output"))
+            .1
+            .features
+    };
+    for (rel, expected) in &reference {
+        let c = cosine(feature_of(&format!("/{rel}")), expected);
+        assert!(c >= 0.998, "{rel}: cosine {c} with the Keras reference");
+    }
+    for (png, rel) in [
+        ("apple/pil_0_100.png", "apple/0_100.jpg"),
+        ("raspberry/pil_0_100.png", "raspberry/0_100.jpg"),
+    ] {
+        let expected = &reference.iter().find(|(r, _)| r == rel).unwrap().1;
+        let c = cosine(feature_of(&format!("/{png}")), expected);
+        assert!(
+            c >= 0.999,
+            "{png}: cosine {c} with the Keras reference of {rel}"
+        );
     }
 
     // Two apples are closer than an apple and a raspberry.

@@ -86,10 +86,16 @@ pub(crate) fn session_for(partitions: usize) -> SessionContext {
     } else {
         partitions
     };
-    let config = SessionConfig::new()
+    let mut config = SessionConfig::new()
         .with_target_partitions(partitions)
         .with_batch_size(1024)
         .with_information_schema(false);
+    // Plain utf8 columns in outputs (not Utf8View), the documented schema.
+    config
+        .options_mut()
+        .execution
+        .parquet
+        .schema_force_view_types = false;
     SessionContext::new_with_config(config)
 }
 
