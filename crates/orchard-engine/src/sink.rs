@@ -197,8 +197,8 @@ struct PartitionWriter {
 }
 
 enum OpenFile {
-    Parquet(AsyncArrowWriter<BufWriter>),
-    Csv(BufWriter),
+    Parquet(Box<AsyncArrowWriter<BufWriter>>),
+    Csv(Box<BufWriter>),
 }
 
 impl PartitionWriter {
@@ -231,13 +231,13 @@ impl PartitionWriter {
                     .set_created_by(format!("orchard {}", env!("CARGO_PKG_VERSION")))
                     .build();
                 let object = object_store::buffered::BufWriter::new(self.store.clone(), path);
-                OpenFile::Parquet(AsyncArrowWriter::try_new(
+                OpenFile::Parquet(Box::new(AsyncArrowWriter::try_new(
                     object,
                     schema.clone(),
                     Some(props),
-                )?)
+                )?))
             }
-            PartFormat::Csv => OpenFile::Csv(BufWriter::new(self.store.clone(), path)),
+            PartFormat::Csv => OpenFile::Csv(Box::new(BufWriter::new(self.store.clone(), path))),
         })
     }
 

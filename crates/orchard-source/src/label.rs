@@ -56,10 +56,9 @@ impl LabelIndex {
             .map(Into::into)
             .filter(|l| !self.labels.contains_key(l))
             .collect();
-        let mut next = self.labels.values().max().map_or(0, |m| m + 1);
-        for label in &new {
-            self.labels.insert(label.clone(), next);
-            next += 1;
+        let first = self.labels.values().max().map_or(0, |m| m + 1);
+        for (label, index) in new.iter().zip(first..) {
+            self.labels.insert(label.clone(), index);
         }
         new.into_iter().collect()
     }
