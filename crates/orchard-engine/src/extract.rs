@@ -34,6 +34,15 @@ pub enum OutputFormat {
     Csv,
 }
 
+impl From<OutputFormat> for PartFormat {
+    fn from(format: OutputFormat) -> Self {
+        match format {
+            OutputFormat::Parquet => PartFormat::Parquet,
+            OutputFormat::Csv => PartFormat::Csv,
+        }
+    }
+}
+
 /// Everything an extraction run needs.
 #[derive(Debug, Clone)]
 pub struct ExtractOptions {
@@ -271,10 +280,7 @@ pub async fn extract(options: &ExtractOptions, observer: &dyn JobObserver) -> Re
         .await?
         .create_physical_plan()
         .await?;
-    let format = match options.format {
-        OutputFormat::Parquet => PartFormat::Parquet,
-        OutputFormat::Csv => PartFormat::Csv,
-    };
+    let format = PartFormat::from(options.format);
     let written = write_parts(&ctx, output_plan, &out, "", format, &job_id, 8192).await?;
     if written != succeeded {
         return Err(EngineError::Invalid(format!(

@@ -110,10 +110,7 @@ pub async fn transform(options: &TransformOptions) -> Result<u64> {
             .alias(PCA),
     );
     let plan = df.select(columns)?.create_physical_plan().await?;
-    let format = match options.format {
-        OutputFormat::Parquet => PartFormat::Parquet,
-        OutputFormat::Csv => PartFormat::Csv,
-    };
+    let format = PartFormat::from(options.format);
     let job_id = uuid::Uuid::new_v4().to_string();
     let rows = write_parts(&ctx, plan, &out, "", format, &job_id, 8192).await?;
     output::put_file(
