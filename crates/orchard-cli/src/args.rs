@@ -82,6 +82,39 @@ pub struct ModelArgs {
     /// Inference threads (0 = all cores).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
+    /// Batches ONNX Runtime runs at once, sharing the threads (0 = one per
+    /// thread: best throughput; 1 = all threads on one batch: lowest latency).
+    #[arg(long, default_value_t = 0)]
+    pub lanes: usize,
+}
+
+/// Object storage options shared by the commands that read or write stores.
+/// Credentials are never options: they come from the environment, the shared
+/// AWS profile or the machine's role (see the README).
+#[derive(Debug, Clone, Args)]
+pub struct StorageArgs {
+    /// S3 region (default: AWS_REGION, the profile's region, or the bucket's own).
+    #[arg(long)]
+    pub region: Option<String>,
+    /// S3-compatible endpoint, e.g. http://127.0.0.1:9000 (default: AWS_ENDPOINT_URL).
+    #[arg(long)]
+    pub endpoint: Option<String>,
+    /// Data residency: comma-separated region patterns every bucket must be in
+    /// (e.g. `eu-*`); also `allowed_regions` in the config file.
+    #[arg(long, env = "ORCHARD_ALLOWED_REGIONS", value_delimiter = ',')]
+    pub allowed_regions: Vec<String>,
+    /// Unsigned requests (public buckets).
+    #[arg(long)]
+    pub anonymous: bool,
+    /// Timeout of one storage request, in seconds.
+    #[arg(long)]
+    pub request_timeout: Option<f64>,
+    /// Retries of a failed storage request (throttling, 5xx, timeouts).
+    #[arg(long)]
+    pub max_retries: Option<usize>,
+    /// Config file (TOML, `[storage]` table); default $ORCHARD_HOME/config.toml when present.
+    #[arg(long, env = "ORCHARD_CONFIG")]
+    pub config: Option<PathBuf>,
 }
 
 /// `orchard extract`.
@@ -131,10 +164,32 @@ pub struct ExtractArgs {
     #[arg(long, default_value_t = 0)]
     pub partitions: usize,
     /// Replace the output if it is not empty.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["resume", "incremental"])]
     pub overwrite: bool,
+    /// Add to an existing output: only new or changed photos (path, size,
+    /// modification time) are processed and projected with the saved PCA
+    /// model; new part files are appended, labels keep their indexes.
+    #[arg(long, conflicts_with = "resume")]
+    pub incremental: bool,
+    /// With --incremental: fit PCA again on all rows and re-project them
+    /// (the output must have been written with --keep-features).
+    #[arg(long, requires = "incremental")]
+    pub refit: bool,
+    /// Finish an interrupted run into the same output (same arguments),
+    /// reusing its checkpointed chunks.
+    #[arg(long)]
+    pub resume: bool,
+    /// Photos per checkpointed chunk: what a crash can lose at most.
+    #[arg(long, default_value_t = orchard_engine::checkpoint::DEFAULT_CHECKPOINT_EVERY)]
+    pub checkpoint_every: usize,
+    /// Exit with an error (and no _SUCCESS) when more than this fraction of
+    /// the inputs fails (0 ≤ R ≤ 1).
+    #[arg(long)]
+    pub max_error_rate: Option<f64>,
     #[command(flatten)]
     pub model: ModelArgs,
+    #[command(flatten)]
+    pub storage: StorageArgs,
 }
 
 /// `orchard transform`.
@@ -153,6 +208,8 @@ pub struct TransformArgs {
     /// Replace the output if it is not empty.
     #[arg(long)]
     pub overwrite: bool,
+    #[command(flatten)]
+    pub storage: StorageArgs,
 }
 
 /// `orchard model …`.

@@ -104,43 +104,40 @@ pub fn run(args: BenchArgs, _quiet: bool) -> Result<()> {
         rate(decoded.len(), t.elapsed().as_secs_f64())
     );
 
-    // Inference per backend and batch size.
+    // Inference per backend, lanes (batches at once) and batch size.
     let threads = orchard_model::effective_threads(args.model.threads);
     for backend in &args.backends {
         let kind: BackendKind = backend.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
-        let engine = match load(Path::new(&model.path), &model.spec, kind, threads) {
-            Ok(e) => e,
-            Err(e) => {
-                println!(
-                    "{:<44} {:>12}",
-                    format!("inference {backend}"),
-                    format!("n/a: {e}")
-                );
-                continue;
-            }
+        let lane_counts: Vec<usize> = if kind == BackendKind::Tract || threads == 1 {
+            vec![1]
+        } else {
+            vec![1, threads]
         };
-        for &batch in &args.batch_sizes {
-            let n = args.inference_images.min(decoded.len()).max(batch);
-            let n = n - n % batch;
-            let len = spec.tensor_len();
-            // Warm-up, then the measured run.
-            engine.infer(&tensors[..batch * len], batch)?;
-            let t = Instant::now();
-            let mut done = 0;
-            while done < n {
-                let start = done % (decoded.len() - decoded.len() % batch).max(batch);
-                let start = start.min(decoded.len().saturating_sub(batch));
-                engine.infer(&tensors[start * len..(start + batch) * len], batch)?;
-                done += batch;
+        for lanes in lane_counts {
+            let engine = match load(Path::new(&model.path), &model.spec, kind, threads, lanes) {
+                Ok(e) => e,
+                Err(e) => {
+                    println!(
+                        "{:<44} {:>12}",
+                        format!("inference {backend}"),
+                        format!("n/a: {e}")
+                    );
+                    break;
+                }
+            };
+            for &batch in &args.batch_sizes {
+                let n = args.inference_images.min(decoded.len()).max(batch);
+                let images_per_second =
+                    measure_inference(engine.as_ref(), &tensors, spec.tensor_len(), batch, n, lanes)?;
+                println!(
+                    "{:<44} {:>12.1}",
+                    format!(
+                        "inference {} batch {batch} threads {threads} lanes {lanes}",
+                        engine.name()
+                    ),
+                    images_per_second
+                );
             }
-            println!(
-                "{:<44} {:>12.1}",
-                format!(
-                    "inference {} batch {batch} threads {threads}",
-                    engine.name()
-                ),
-                rate(done, t.elapsed().as_secs_f64())
-            );
         }
     }
 
@@ -150,6 +147,47 @@ pub fn run(args: BenchArgs, _quiet: bool) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Runs about `n` images through `engine` in batches of `batch` from
+/// `callers` threads at once (one per lane), cycling over the preprocessed
+/// `tensors` (`len` floats each), after one warm-up batch per caller; returns
+/// images/s.
+fn measure_inference(
+    engine: &dyn orchard_model::InferenceBackend,
+    tensors: &[f32],
+    len: usize,
+    batch: usize,
+    n: usize,
+    callers: usize,
+) -> Result<f64> {
+    let available = tensors.len() / len;
+    anyhow::ensure!(available >= batch, "need at least {batch} decoded photos");
+    let batches = n.div_ceil(batch).div_ceil(callers).max(1);
+    let run = |warm_up: bool| -> Result<usize> {
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..callers)
+                .map(|caller| {
+                    scope.spawn(move || -> Result<usize> {
+                        let rounds = if warm_up { 1 } else { batches };
+                        for round in 0..rounds {
+                            let start = ((caller * batches + round) * batch) % (available - batch + 1);
+                            engine.infer(&tensors[start * len..(start + batch) * len], batch)?;
+                        }
+                        Ok(rounds * batch)
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| w.join().map_err(|_| anyhow::anyhow!("inference thread panicked"))?)
+                .sum()
+        })
+    };
+    run(true)?;
+    let t = Instant::now();
+    let done = run(false)?;
+    Ok(rate(done, t.elapsed().as_secs_f64()))
 }
 
 /// Runs `orchard extract` as a child process on the input (repeated

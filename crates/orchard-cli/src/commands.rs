@@ -9,9 +9,11 @@ use orchard_model::{
     fetch_preset, BackendKind, CustomModelOptions, FetchOptions, ModelHome, PRESETS,
 };
 use orchard_pca::{Components, Standardize};
+use orchard_source::StorageOptions;
 
 use crate::args::{
-    Backend, Cli, Command, ExtractArgs, Format, ModelArgs, ModelCommand, Preprocess, TransformArgs,
+    Backend, Cli, Command, ExtractArgs, Format, ModelArgs, ModelCommand, Preprocess, StorageArgs,
+    TransformArgs,
 };
 use crate::progress::Progress;
 
@@ -54,6 +56,7 @@ pub fn resolve_model(args: &ModelArgs) -> Result<ModelRef> {
             Backend::Tract => BackendKind::Tract,
         },
         threads: args.threads,
+        lanes: args.lanes,
     })
 }
 
@@ -74,6 +77,14 @@ pub fn extract_options(args: &ExtractArgs) -> Result<ExtractOptions> {
     };
     if args.batch_size == 0 {
         bail!("--batch-size must be at least 1");
+    }
+    if args.checkpoint_every == 0 {
+        bail!("--checkpoint-every must be at least 1");
+    }
+    if let Some(r) = args.max_error_rate {
+        if !(0.0..=1.0).contains(&r) {
+            bail!("--max-error-rate must be in [0, 1], got {r}");
+        }
     }
     Ok(ExtractOptions {
         input: args.input.clone(),
@@ -99,7 +110,66 @@ pub fn extract_options(args: &ExtractArgs) -> Result<ExtractOptions> {
         keep_features: args.keep_features,
         partitions: args.partitions,
         overwrite: args.overwrite,
+        storage: storage_options(&args.storage)?,
+        resume: args.resume,
+        checkpoint_every: args.checkpoint_every,
+        max_error_rate: args.max_error_rate,
+        incremental: args.incremental,
+        refit: args.refit,
     })
+}
+
+/// The `[storage]` table of Orchard's config file.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    #[serde(default)]
+    storage: StorageOptions,
+}
+
+/// Storage options: the config file (`--config`, `ORCHARD_CONFIG`, or
+/// `$ORCHARD_HOME/config.toml` when present), then the command line on top.
+/// Allow-lists from both are combined only in the sense that the command line
+/// replaces the file's list when given.
+pub fn storage_options(args: &StorageArgs) -> Result<StorageOptions> {
+    let path = args
+        .config
+        .clone()
+        .or_else(|| Some(ModelHome::from_env().root().join("config.toml")).filter(|p| p.is_file()));
+    let mut options = match &path {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read config file {}", path.display()))?;
+            toml::from_str::<ConfigFile>(&text)
+                .with_context(|| format!("invalid config file {}", path.display()))?
+                .storage
+        }
+        None => StorageOptions::default(),
+    };
+    if args.region.is_some() {
+        options.region = args.region.clone();
+    }
+    if args.endpoint.is_some() {
+        options.endpoint = args.endpoint.clone();
+    }
+    let allowed: Vec<String> = args
+        .allowed_regions
+        .iter()
+        .map(|r| r.trim().to_string())
+        .filter(|r| !r.is_empty())
+        .collect();
+    if !allowed.is_empty() {
+        options.allowed_regions = allowed;
+    }
+    options.anonymous |= args.anonymous;
+    if let Some(t) = args.request_timeout {
+        anyhow::ensure!(t > 0.0, "--request-timeout must be positive");
+        options.request_timeout_secs = t;
+    }
+    if let Some(r) = args.max_retries {
+        options.max_retries = r;
+    }
+    Ok(options)
 }
 
 async fn run_extract(args: ExtractArgs, quiet: bool) -> Result<()> {
@@ -145,6 +215,7 @@ async fn run_transform(args: TransformArgs, quiet: bool) -> Result<()> {
         format: output_format(args.format),
         overwrite: args.overwrite,
         partitions: 0,
+        storage: storage_options(&args.storage)?,
     })
     .await
     .with_context(|| format!("transform {} → {}", args.features, args.output))?;

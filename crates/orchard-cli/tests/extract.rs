@@ -3,11 +3,9 @@
 
 mod common;
 
-use std::collections::HashMap;
-
 use common::*;
-use datafusion::arrow::array::{Array, AsArray};
-use datafusion::arrow::datatypes::{DataType, Float32Type, Int32Type};
+use datafusion::arrow::array::AsArray;
+use datafusion::arrow::datatypes::DataType;
 
 /// The Keras reference fixture: features computed by TensorFlow/Keras with
 /// PIL preprocessing, exactly as the seed pipeline does.
@@ -29,57 +27,6 @@ fn keras_reference() -> Vec<(String, Vec<f32>)> {
             (i["path"].as_str().unwrap().to_string(), features)
         })
         .collect()
-}
-
-struct Row {
-    label: Option<String>,
-    label_index: Option<i32>,
-    pca: Vec<f32>,
-    features: Vec<f32>,
-}
-
-fn rows_by_path(dir: &std::path::Path) -> HashMap<String, Row> {
-    let mut out = HashMap::new();
-    for batch in read_parts(dir) {
-        let path = batch
-            .column_by_name("path")
-            .unwrap()
-            .as_string::<i32>()
-            .clone();
-        let label = batch
-            .column_by_name("label")
-            .unwrap()
-            .as_string::<i32>()
-            .clone();
-        let index = batch
-            .column_by_name("label_index")
-            .unwrap()
-            .as_primitive::<Int32Type>()
-            .clone();
-        let pca = batch
-            .column_by_name("pca")
-            .unwrap()
-            .as_fixed_size_list()
-            .clone();
-        let features = batch
-            .column_by_name("features")
-            .map(|c| c.as_fixed_size_list().clone());
-        for i in 0..batch.num_rows() {
-            let vec_of = |a: &datafusion::arrow::array::FixedSizeListArray| {
-                a.value(i).as_primitive::<Float32Type>().values().to_vec()
-            };
-            out.insert(
-                path.value(i).to_string(),
-                Row {
-                    label: label.is_valid(i).then(|| label.value(i).to_string()),
-                    label_index: index.is_valid(i).then(|| index.value(i)),
-                    pca: vec_of(&pca),
-                    features: features.as_ref().map(vec_of).unwrap_or_default(),
-                },
-            );
-        }
-    }
-    out
 }
 
 #[test]
@@ -380,14 +327,6 @@ fn refuses_a_non_empty_output_and_bad_arguments() {
 
     let result = orchard(&["extract", "a", "b", "--pca-variance", "1.5"]);
     assert!(!result.status.success());
-}
-
-/// The Python interpreter of the project's virtual environment (set up by
-/// `scripts/setup.sh`), or `$ORCHARD_PYTHON`.
-fn python() -> std::path::PathBuf {
-    std::env::var_os("ORCHARD_PYTHON")
-        .map(Into::into)
-        .unwrap_or_else(|| repo_root().join(".venv/bin/python"))
 }
 
 #[test]

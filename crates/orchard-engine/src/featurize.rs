@@ -42,6 +42,10 @@ pub struct ModelRef {
     pub backend: BackendKind,
     /// Compute threads (0 = all cores).
     pub threads: usize,
+    /// Batches run at once by ONNX Runtime (0 = one per thread); see
+    /// [`orchard_model::load`].
+    #[serde(default)]
+    pub lanes: usize,
 }
 
 impl ModelRef {
@@ -54,6 +58,7 @@ impl ModelRef {
             &self.spec,
             self.backend,
             self.threads,
+            self.lanes,
         )
     }
 }

@@ -10,8 +10,10 @@
 //! an in-process `SessionContext` or on a cluster; the only per-process state
 //! is the model cache of `orchard-model`.
 
+pub mod checkpoint;
 pub mod extract;
 pub mod featurize;
+pub mod incremental;
 pub mod labels_udf;
 pub mod output;
 pub mod pca_udf;
@@ -50,6 +52,22 @@ pub enum EngineError {
     /// The job cannot run as asked.
     #[error("{0}")]
     Invalid(String),
+    /// The job ran to the end but more inputs failed than `--max-error-rate`
+    /// allows; the output is written without `_SUCCESS`.
+    #[error(
+        "{failed} of {listed} inputs failed ({rate:.1}%), above --max-error-rate {max:.1}%; \
+         the output was written without _SUCCESS (see _errors.parquet)"
+    )]
+    ErrorRate {
+        /// Failed inputs.
+        failed: u64,
+        /// Listed inputs.
+        listed: u64,
+        /// Failure rate, percent.
+        rate: f64,
+        /// Allowed rate, percent.
+        max: f64,
+    },
 }
 
 /// Result type of the engine.

@@ -43,7 +43,7 @@ pub async fn prepare_output(out: &Location, overwrite: bool) -> Result<()> {
     }
     if !overwrite {
         return Err(EngineError::Invalid(format!(
-            "output {} is not empty ({} objects, e.g. {}); choose another output or pass --overwrite",
+            "output {} is not empty ({} objects, e.g. {}); choose another output, pass --overwrite, or --resume to finish an interrupted run",
             out.url(),
             existing.len(),
             out.display(&existing[0])
@@ -72,6 +72,22 @@ pub async fn delete_prefix(out: &Location, prefix: &str) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Deletes the given objects of `out`'s store, ignoring those already gone.
+pub async fn delete_keys_if_present(out: &Location, keys: Vec<Path>) -> Result<()> {
+    for key in keys {
+        match out.store().delete(&key).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// Deletes the given objects of `out`'s store.
+pub async fn delete_keys(out: &Location, keys: Vec<Path>) -> Result<()> {
+    delete_all(out.store(), keys).await
 }
 
 async fn delete_all(store: &Arc<dyn ObjectStore>, keys: Vec<Path>) -> Result<()> {

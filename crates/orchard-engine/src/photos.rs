@@ -70,6 +70,15 @@ pub struct ScanOptions {
     pub concurrency: usize,
     /// Photos larger than this are not read; they get a `read` error.
     pub max_bytes: u64,
+    /// Bytes being downloaded at once per partition (by listed size), so that
+    /// a run of large photos does not flood memory; a photo larger than the
+    /// bound is read alone.
+    #[serde(default = "default_in_flight")]
+    pub max_bytes_in_flight: u64,
+}
+
+fn default_in_flight() -> u64 {
+    64 * 1024 * 1024
 }
 
 impl Default for ScanOptions {
@@ -78,6 +87,7 @@ impl Default for ScanOptions {
             batch_rows: 32,
             concurrency: 8,
             max_bytes: 256 * 1024 * 1024,
+            max_bytes_in_flight: default_in_flight(),
         }
     }
 }
@@ -253,11 +263,19 @@ impl ExecutionPlan for PhotoScanExec {
         let store = context.runtime_env().object_store(&self.store_url)?;
         let options = self.options;
         let projection = self.projection.clone();
+        // Permits are KiB of listed size; at least one per photo.
+        let budget_kib = (options.max_bytes_in_flight / 1024).clamp(1, u32::MAX as u64 / 2) as u32;
+        let in_flight = Arc::new(tokio::sync::Semaphore::new(budget_kib as usize));
         let reads = futures::stream::iter((0..photos.len()).map(move |i| {
             let store = store.clone();
             let photo = photos[i].clone();
+            let in_flight = in_flight.clone();
             async move {
-                let content = read_photo(store.as_ref(), &photo, options.max_bytes).await;
+                let kib = (photo.size / 1024).clamp(1, budget_kib as u64) as u32;
+                let content = match in_flight.acquire_many_owned(kib).await {
+                    Ok(_permit) => read_photo(store.as_ref(), &photo, options.max_bytes).await,
+                    Err(_) => Err("read cancelled".to_string()),
+                };
                 (photo, content)
             }
         }))
@@ -284,7 +302,9 @@ async fn read_photo(
             photo.size
         ));
     }
-    let key = Path::from(photo.key.as_str());
+    // The key is already an object key: parse it, never re-encode it
+    // (`Path::from` would percent-encode `ü` or `%` a second time).
+    let key = Path::parse(&photo.key).map_err(|e| format!("invalid object key: {e}"))?;
     let result = store.get(&key).await.map_err(|e| e.to_string())?;
     let bytes = result.bytes().await.map_err(|e| e.to_string())?;
     if bytes.len() as u64 > max_bytes {

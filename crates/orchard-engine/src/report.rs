@@ -9,6 +9,10 @@ pub struct Counts {
     pub listed: u64,
     /// Rows in the output.
     pub succeeded: u64,
+    /// Photos this run read (all listed ones, or the new and changed ones of
+    /// an incremental run).
+    #[serde(default)]
+    pub processed: u64,
     /// Rows in `_errors.parquet` (including listing problems).
     pub failed: u64,
     /// Failures per stage (`list`, `read`, `decode`, `resize`, `inference`).
@@ -49,6 +53,8 @@ pub struct ModelReport {
     pub backend: String,
     /// Compute threads.
     pub threads: usize,
+    /// Batches the backend ran at once (ONNX Runtime sessions).
+    pub lanes: usize,
     /// Feature width.
     pub feature_width: usize,
 }

@@ -214,7 +214,9 @@ impl PartitionWriter {
     }
 
     fn file_path(&self, name: &str) -> Path {
-        Path::from(format!("{}/{name}", self.options.dir.trim_end_matches('/')))
+        // `dir` is already an object key (spaces, unicode kept as they are).
+        let dir = self.options.dir.trim_end_matches('/');
+        Path::parse(format!("{dir}/{name}")).unwrap_or_else(|_| Path::from(dir).join(name))
     }
 
     fn open(&self, path: Path, schema: &SchemaRef) -> Result<OpenFile> {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::prelude::{cast, col, Expr, ParquetReadOptions};
 use orchard_pca::PcaModel;
-use orchard_source::{list_photos, Location, PhotoGlob};
+use orchard_source::{list_photos, Location, PhotoGlob, StorageOptions};
 
 use crate::extract::{write_parts, OutputFormat};
 use crate::output::{self, LABELS, PCA_DIR, PCA_MODEL, SUCCESS};
@@ -31,16 +31,21 @@ pub struct TransformOptions {
     pub overwrite: bool,
     /// Parallel partitions (0 = number of cores).
     pub partitions: usize,
+    /// How remote stores are reached.
+    pub storage: StorageOptions,
 }
 
 /// Loads a saved PCA model from an output folder, a `_pca` folder or the file.
-pub async fn load_pca(location: &str) -> Result<(PcaModel, Option<Vec<u8>>)> {
+pub async fn load_pca(
+    location: &str,
+    storage: &StorageOptions,
+) -> Result<(PcaModel, Option<Vec<u8>>)> {
     if location.ends_with(".json") && std::path::Path::new(location).is_file() {
         let json = std::fs::read_to_string(location)
             .map_err(|e| EngineError::Invalid(format!("cannot read {location}: {e}")))?;
         return Ok((PcaModel::from_json(&json)?, None));
     }
-    let loc = Location::parse(location)?;
+    let loc = Location::parse_with(location, storage)?;
     for candidate in [format!("{PCA_DIR}/{PCA_MODEL}"), PCA_MODEL.to_string()] {
         if let Ok(bytes) = output::get_file(&loc, &candidate).await {
             let json = String::from_utf8_lossy(&bytes);
@@ -59,13 +64,17 @@ pub async fn load_pca(location: &str) -> Result<(PcaModel, Option<Vec<u8>>)> {
 /// Projects the features at `options.features` with the saved model and
 /// writes an output like `extract`'s; returns the number of rows.
 pub async fn transform(options: &TransformOptions) -> Result<u64> {
-    let (model, labels) = load_pca(&options.pca).await?;
-    let out = Location::parse(&options.output)?;
+    let (model, labels) = load_pca(&options.pca, &options.storage).await?;
+    let out = Location::parse_with(&options.output, &options.storage)?;
+    out.ensure_writable()?;
+    let features = Location::parse_with(&options.features, &options.storage).ok();
+    let mut checked = vec![&out];
+    checked.extend(features.as_ref());
+    crate::extract::check_residency(&checked).await?;
     output::prepare_output(&out, options.overwrite).await?;
 
     let ctx = crate::extract::session_for(options.partitions);
-    let files = parquet_files(&options.features).await?;
-    let features = Location::parse(&options.features).ok();
+    let files = parquet_files(&options.features, &options.storage).await?;
     if let Some(loc) = &features {
         ctx.register_object_store(&loc.store_url(), loc.store().clone());
     }
@@ -128,14 +137,14 @@ pub async fn transform(options: &TransformOptions) -> Result<u64> {
 
 /// The Parquet data files of a dataset: the file itself, or every
 /// non-hidden `*.parquet` under a folder (so `_errors.parquet` is skipped).
-async fn parquet_files(location: &str) -> Result<Vec<String>> {
+async fn parquet_files(location: &str, storage: &StorageOptions) -> Result<Vec<String>> {
     let path = std::path::Path::new(location);
     if path.is_file() {
         let abs = std::path::absolute(path)
             .map_err(|e| EngineError::Invalid(format!("{location}: {e}")))?;
         return Ok(vec![abs.display().to_string()]);
     }
-    let loc = Location::parse(location)?;
+    let loc = Location::parse_with(location, storage)?;
     let listing = list_photos(&loc, &PhotoGlob::new("*.parquet")?).await?;
     let files: Vec<String> = listing
         .photos

@@ -323,7 +323,11 @@ fn read_all<D: ImageDecoder>(
             reason: format!("decoded size {total} bytes does not fit in memory"),
         })
     })?;
-    // Only the grown part is zeroed; the decoder overwrites everything.
+    // Zero all of it, not only the grown part: on a corrupt scan the JPEG
+    // decoder can return Ok without writing every row, and the previous
+    // image's pixels must not show through (found by fuzz/; regression
+    // fixtures/fuzz/jpeg_partial_scan.jpg). A memset is cheap next to decoding.
+    buf.clear();
     buf.resize(total, 0);
     dec.read_image(buf)?;
     Ok(RawDecoded {
@@ -534,6 +538,23 @@ mod tests {
         }
         assert_eq!(over_white(17, 0), 255);
         assert_eq!(over_white(17, 255), 17);
+    }
+
+    #[test]
+    fn stale_scratch_never_shows_through() {
+        // A corrupt 100×100 JPEG (found by fuzz/) that the decoder accepts
+        // after writing only its first rows: the rest must not be whatever
+        // the reused buffer held before.
+        let bytes = include_bytes!("../fixtures/fuzz/jpeg_partial_scan.jpg");
+        let opts = DecodeOptions::default();
+        let mut clean = DecodeScratch::default();
+        decode_into(bytes, &opts, &mut clean).unwrap();
+        let mut dirty = DecodeScratch {
+            rgb: vec![0xA5; 2 * clean.rgb.len()],
+            spare: vec![0x5A; 64],
+        };
+        decode_into(bytes, &opts, &mut dirty).unwrap();
+        assert_eq!(dirty.rgb, clean.rgb);
     }
 
     #[test]

@@ -140,7 +140,7 @@ fn main() {
             continue;
         }
         let t0 = Instant::now();
-        let backend = match load(&model.path, &model.spec, kind, threads) {
+        let backend = match load(&model.path, &model.spec, kind, threads, 1) {
             Ok(b) => b,
             Err(e) => {
                 println!("{kind}: unavailable: {e}");

@@ -106,9 +106,22 @@ pub fn effective_threads(threads: usize) -> usize {
     }
 }
 
+/// Number of ONNX Runtime sessions meaning "one per thread": `lanes` itself
+/// when non-zero, otherwise `threads`.
+pub fn effective_lanes(lanes: usize, threads: usize) -> usize {
+    if lanes > 0 {
+        lanes.min(threads.max(1))
+    } else {
+        threads.max(1)
+    }
+}
+
 /// Loads the model at `path` with the requested backend. `threads` is the number
 /// of compute threads (ONNX Runtime intra-op threads, tract worker threads);
-/// 0 = all cores.
+/// 0 = all cores. `lanes` is the number of batches ONNX Runtime may run at
+/// once, each on `threads / lanes` threads (0 = one lane per thread, the
+/// fastest for batch jobs; 1 = one session on every thread, the lowest latency
+/// for one image); tract ignores it.
 ///
 /// [`BackendKind::Auto`] picks ONNX Runtime when its library is found and loads,
 /// otherwise tract, logging a warning that says why. Each call loads the model
@@ -118,12 +131,16 @@ pub fn load(
     spec: &ModelSpec,
     kind: BackendKind,
     threads: usize,
+    lanes: usize,
 ) -> Result<Arc<dyn InferenceBackend>, ModelError> {
     let threads = effective_threads(threads);
+    let lanes = effective_lanes(lanes, threads);
     match kind {
-        BackendKind::Ort => Ok(Arc::new(OrtBackend::load(path, spec, threads)?)),
+        BackendKind::Ort => Ok(Arc::new(OrtBackend::load_lanes(
+            path, spec, threads, lanes,
+        )?)),
         BackendKind::Tract => Ok(Arc::new(TractBackend::load(path, spec, threads)?)),
-        BackendKind::Auto => match OrtBackend::load(path, spec, threads) {
+        BackendKind::Auto => match OrtBackend::load_lanes(path, spec, threads, lanes) {
             Ok(b) => Ok(Arc::new(b)),
             Err(ModelError::OrtUnavailable(why)) => {
                 tracing::warn!(

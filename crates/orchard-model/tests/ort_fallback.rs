@@ -16,19 +16,19 @@ fn auto_falls_back_to_tract_when_ort_is_missing() {
 
     let path = fixture("tiny_nhwc.onnx");
     let spec = spec("tiny_nhwc");
-    let backend = load(&path, &spec, BackendKind::Auto, 2).expect("auto");
+    let backend = load(&path, &spec, BackendKind::Auto, 2, 0).expect("auto");
     assert_eq!(backend.name(), "tract");
     let out = backend
         .infer(&fixed_input(BATCH * spec.image_len()), BATCH)
         .expect("infer");
     assert_close(&out, &expected("tiny_nhwc"), 1e-5, "tract fallback");
 
-    let err = load(&path, &spec, BackendKind::Ort, 2).expect_err("ort is unavailable");
+    let err = load(&path, &spec, BackendKind::Ort, 2, 0).expect_err("ort is unavailable");
     assert!(matches!(err, ModelError::OrtUnavailable(_)), "{err:?}");
     assert!(err.to_string().contains(bogus), "{err}");
 
     assert_eq!(
-        cached(&path, &spec, BackendKind::Auto, 1)
+        cached(&path, &spec, BackendKind::Auto, 1, 0)
             .expect("cached")
             .name(),
         "tract"

@@ -28,6 +28,39 @@ pub enum SourceError {
         #[source]
         source: object_store::Error,
     },
+    /// The credentials in use may not do what the job needs.
+    #[error(
+        "access denied: cannot {action} {location}: the credentials in use need the {permission} \
+         permission on bucket `{bucket}` ({source})"
+    )]
+    AccessDenied {
+        /// What the job tried (`list`, `read`, `write`, `delete`).
+        action: &'static str,
+        /// The location or object.
+        location: String,
+        /// The bucket (or container, host).
+        bucket: String,
+        /// The permission that is missing, e.g. `s3:ListBucket`.
+        permission: &'static str,
+        /// The store's error.
+        #[source]
+        source: object_store::Error,
+    },
+    /// Data residency: the location is in a region outside the allow-list.
+    #[error(
+        "refused {location}: its region is {region}, allowed regions are [{allowed}] ({reason}); \
+         nothing was read or written"
+    )]
+    Residency {
+        /// The location.
+        location: String,
+        /// Its region, or `unknown`.
+        region: String,
+        /// The allow-list, comma-separated.
+        allowed: String,
+        /// Why it was refused.
+        reason: String,
+    },
     /// A labels file could not be read or parsed.
     #[error("labels file '{path}': {reason}")]
     Labels {
@@ -36,4 +69,72 @@ pub enum SourceError {
         /// Why it could not be used.
         reason: String,
     },
+}
+
+/// What the job was doing with a store, to name the permission it needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreAction {
+    /// Listing objects under a prefix.
+    List,
+    /// Reading an object.
+    Read,
+    /// Writing an object.
+    Write,
+    /// Deleting an object.
+    Delete,
+}
+
+impl StoreAction {
+    fn verb(self) -> &'static str {
+        match self {
+            StoreAction::List => "list",
+            StoreAction::Read => "read",
+            StoreAction::Write => "write",
+            StoreAction::Delete => "delete",
+        }
+    }
+
+    /// The permission this action needs on `kind`.
+    fn permission(self, kind: crate::StoreKind) -> &'static str {
+        use crate::StoreKind::*;
+        match (kind, self) {
+            (S3, StoreAction::List) => "s3:ListBucket",
+            (S3, StoreAction::Read) => "s3:GetObject",
+            (S3, StoreAction::Write) => "s3:PutObject",
+            (S3, StoreAction::Delete) => "s3:DeleteObject",
+            (Gcs, StoreAction::List) => "storage.objects.list",
+            (Gcs, StoreAction::Read) => "storage.objects.get",
+            (Gcs, StoreAction::Write) => "storage.objects.create",
+            (Gcs, StoreAction::Delete) => "storage.objects.delete",
+            (Azure, StoreAction::List | StoreAction::Read) => "Storage Blob Data Reader",
+            (Azure, _) => "Storage Blob Data Contributor",
+            (Local | Http, _) => "file-system",
+        }
+    }
+}
+
+impl SourceError {
+    /// Wraps a store error met while doing `action` on `what` (a URL or path
+    /// under `location`): access errors name the bucket and the permission.
+    pub fn store(
+        location: &crate::Location,
+        action: StoreAction,
+        what: impl Into<String>,
+        source: object_store::Error,
+    ) -> SourceError {
+        match source {
+            object_store::Error::PermissionDenied { .. }
+            | object_store::Error::Unauthenticated { .. } => SourceError::AccessDenied {
+                action: action.verb(),
+                location: what.into(),
+                bucket: location.bucket().to_string(),
+                permission: action.permission(location.kind()),
+                source,
+            },
+            source => SourceError::Store {
+                location: what.into(),
+                source,
+            },
+        }
+    }
 }

@@ -9,9 +9,11 @@ mod glob;
 mod label;
 mod listing;
 mod location;
+mod storage;
 
-pub use error::SourceError;
+pub use error::{SourceError, StoreAction};
 pub use glob::PhotoGlob;
 pub use label::{label_of, LabelIndex};
 pub use listing::{list_photos, Listing, ListingProblem, PhotoEntry};
 pub use location::Location;
+pub use storage::{region_matches, StorageOptions, StoreKind};

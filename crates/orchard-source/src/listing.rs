@@ -80,12 +80,30 @@ pub async fn list_photos(location: &Location, glob: &PhotoGlob) -> Result<Listin
                 reason: "no such directory".to_string(),
             });
         }
+        let (location, glob) = (location.clone(), glob.clone());
+        return tokio::task::spawn_blocking(move || list_local(&location, &glob))
+            .await
+            .map_err(|e| SourceError::InvalidLocation {
+                location: "listing".into(),
+                reason: e.to_string(),
+            });
     }
     let mut listing = Listing::default();
     let mut stream = location.store().list(Some(location.prefix()));
     while let Some(item) = stream.next().await {
         let meta = match item {
             Ok(meta) => meta,
+            // On a remote store a failed page is the whole listing failing
+            // (access, network after retries): the job must not go on with
+            // part of the photos.
+            Err(e) if location.kind() != crate::StoreKind::Local => {
+                return Err(SourceError::store(
+                    location,
+                    crate::StoreAction::List,
+                    location.url().to_string(),
+                    e,
+                ));
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "listing problem");
                 listing.problems.push(ListingProblem {
@@ -114,6 +132,95 @@ pub async fn list_photos(location: &Location, glob: &PhotoGlob) -> Result<Listin
     }
     listing.photos.sort_by(|a, b| a.relative.cmp(&b.relative));
     Ok(listing)
+}
+
+/// Lists a local directory with `walkdir`, following links. Unlike
+/// `object_store`'s local listing, which ends at the first problem and skips
+/// broken links silently, every unreadable entry (permission, dangling link,
+/// symlink loop, a name no object key can hold) becomes a [`ListingProblem`]
+/// naming its path, and the walk goes on.
+fn list_local(location: &Location, glob: &PhotoGlob) -> Listing {
+    let root = location.local_dir().expect("a local location");
+    let mut listing = Listing::default();
+    let mut problems = Vec::new();
+    for entry in walkdir::WalkDir::new(root).follow_links(true) {
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(e) => {
+                let path = e
+                    .path()
+                    .or_else(|| e.loop_ancestor())
+                    .map_or_else(|| root.display().to_string(), |p| p.display().to_string());
+                let reason = match (e.loop_ancestor(), e.io_error()) {
+                    (Some(ancestor), _) => {
+                        format!("symbolic link loop (back to {})", ancestor.display())
+                    }
+                    (None, Some(io)) if io.kind() == std::io::ErrorKind::NotFound => {
+                        "dangling symbolic link (its target does not exist)".to_string()
+                    }
+                    (None, Some(io)) => io.to_string(),
+                    (None, None) => e.to_string(),
+                };
+                problems.push(ListingProblem { path, reason });
+                continue;
+            }
+        };
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        let Ok(relative_fs) = entry.path().strip_prefix(root) else {
+            continue;
+        };
+        let Some(relative) = relative_fs.to_str().map(str::to_string) else {
+            problems.push(ListingProblem {
+                path: entry.path().display().to_string(),
+                reason: "the file name is not valid UTF-8".into(),
+            });
+            continue;
+        };
+        if is_hidden(&relative) || !glob.is_match(&relative) {
+            listing.skipped += 1;
+            continue;
+        }
+        let key = match Path::from_absolute_path(entry.path()) {
+            Ok(key) => key,
+            Err(e) => {
+                problems.push(ListingProblem {
+                    path: entry.path().display().to_string(),
+                    reason: format!("the name cannot be an object key: {e}"),
+                });
+                continue;
+            }
+        };
+        let meta = match entry.metadata() {
+            Ok(meta) => meta,
+            Err(e) => {
+                problems.push(ListingProblem {
+                    path: entry.path().display().to_string(),
+                    reason: e.to_string(),
+                });
+                continue;
+            }
+        };
+        listing.photos.push(PhotoEntry {
+            path: entry.path().display().to_string(),
+            label: label_of(&relative),
+            relative,
+            key,
+            size: meta.len(),
+            modified: meta
+                .modified()
+                .map(DateTime::<Utc>::from)
+                .unwrap_or_default(),
+            e_tag: None,
+        });
+    }
+    for p in &problems {
+        tracing::warn!(path = %p.path, reason = %p.reason, "listing problem");
+    }
+    listing.problems = problems;
+    listing.photos.sort_by(|a, b| a.relative.cmp(&b.relative));
+    listing
 }
 
 #[cfg(test)]

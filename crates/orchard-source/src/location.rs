@@ -9,6 +9,13 @@ use object_store::path::Path;
 use object_store::ObjectStore;
 use url::Url;
 
+fn percent_decode(segment: &str) -> Result<String, std::str::Utf8Error> {
+    percent_encoding::percent_decode_str(segment)
+        .decode_utf8()
+        .map(|s| s.into_owned())
+}
+
+use crate::storage::{build_remote, s3_bucket_region, StorageOptions, StoreKind};
 use crate::SourceError;
 
 /// A storage location: a store, the prefix of the location inside it, and the
@@ -16,19 +23,45 @@ use crate::SourceError;
 ///
 /// Local paths (`./photos`, `/data/photos`, `file:///data/photos`) resolve to a
 /// [`LocalFileSystem`] rooted at `/`, so that every location is addressed the
-/// same way, by object keys.
-#[derive(Debug, Clone)]
+/// same way, by object keys. Remote URLs (`s3://`, `s3a://`, `gs://`, `az://`,
+/// `abfs://`, `http(s)://`) resolve to the matching `object_store` store, built
+/// with [`StorageOptions`].
+#[derive(Clone)]
 pub struct Location {
     url: Url,
+    kind: StoreKind,
     store: Arc<dyn ObjectStore>,
     prefix: Path,
     local: Option<(PathBuf, Arc<LocalFileSystem>)>,
+    /// Bucket, container or host of a remote store.
+    bucket: String,
+    /// The region the store was configured for (S3), when known.
+    region: Option<String>,
+    options: StorageOptions,
+}
+
+/// Shows the URL and kind only: a store's own `Debug` may include
+/// configuration that is nobody's business in a log.
+impl std::fmt::Debug for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Location")
+            .field("url", &self.url.as_str())
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Location {
-    /// Resolves a user-given location. Local directories need not exist yet
-    /// (outputs are created on first write).
+    /// Resolves a user-given location with default [`StorageOptions`] (the
+    /// environment still applies: `AWS_REGION`, `AWS_ENDPOINT_URL`, …).
+    /// Local directories need not exist yet (outputs are created on first write).
     pub fn parse(location: &str) -> Result<Self, SourceError> {
+        Self::parse_with(location, &StorageOptions::default())
+    }
+
+    /// Resolves a user-given location: a local path, `file://`, `s3://`,
+    /// `s3a://`, `gs://`, `az://`/`abfs://`/`abfss://`/`adl://` or `http(s)://`.
+    pub fn parse_with(location: &str, options: &StorageOptions) -> Result<Self, SourceError> {
         let invalid = |reason: String| SourceError::InvalidLocation {
             location: location.to_string(),
             reason,
@@ -44,11 +77,135 @@ impl Location {
                 Self::local(path)
             }
             // A single letter is a Windows drive, not a scheme.
-            Ok(url) if url.scheme().len() > 1 => Err(invalid(format!(
-                "the '{}://' scheme is not supported by this build; use a local path or file://",
-                url.scheme()
-            ))),
+            Ok(url) if url.scheme().len() > 1 => {
+                let kind = StoreKind::from_scheme(url.scheme()).ok_or_else(|| {
+                    invalid(format!(
+                        "the '{}://' scheme is not supported; use a local path, file://, s3://, s3a://, \
+                         gs://, az://, abfs:// or http(s)://",
+                        url.scheme()
+                    ))
+                })?;
+                Self::remote(url, kind, options)
+            }
             _ => Self::local(PathBuf::from(location)),
+        }
+        .map(|mut l| {
+            l.options = options.clone();
+            l
+        })
+    }
+
+    fn remote(mut url: Url, kind: StoreKind, options: &StorageOptions) -> Result<Self, SourceError> {
+        let given = url.to_string();
+        let invalid = |reason: String| SourceError::InvalidLocation {
+            location: given.clone(),
+            reason,
+        };
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(invalid("query strings and fragments are not supported".into()));
+        }
+        if !url.path().ends_with('/') {
+            let path = format!("{}/", url.path());
+            url.set_path(&path);
+        }
+        let remote = build_remote(&url, kind, options)?;
+        // Keys are the URL's path, decoded (`%20` → space), without the
+        // leading slash. Azure's `abfs://container@account…/p` and `az://container/p`
+        // alike keep the container out of the key (object_store's with_url
+        // takes it from the host part).
+        let decoded: Vec<String> = url
+            .path_segments()
+            .map(|segments| {
+                segments
+                    .filter(|s| !s.is_empty())
+                    .map(|s| {
+                        percent_decode(s).map_err(|_| invalid("the path is not valid UTF-8".into()))
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?
+            .unwrap_or_default();
+        let prefix = Path::parse(decoded.join("/"))
+            .map_err(|e| invalid(format!("not a valid object key prefix: {e}")))?;
+        Ok(Self {
+            url,
+            kind,
+            store: remote.store,
+            prefix,
+            local: None,
+            bucket: remote.bucket,
+            region: remote.region,
+            options: options.clone(),
+        })
+    }
+
+    /// What kind of store this is.
+    pub fn kind(&self) -> StoreKind {
+        self.kind
+    }
+
+    /// The bucket, container or host of a remote location (empty when local).
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    /// The options this location was resolved with.
+    pub fn options(&self) -> &StorageOptions {
+        &self.options
+    }
+
+    /// Fails unless results can be written here (HTTP locations are read-only).
+    pub fn ensure_writable(&self) -> Result<(), SourceError> {
+        if self.kind.writable() {
+            Ok(())
+        } else {
+            Err(SourceError::InvalidLocation {
+                location: self.url.to_string(),
+                reason: "HTTP(S) locations are read-only; write results to a local path or a bucket"
+                    .into(),
+            })
+        }
+    }
+
+    /// Data residency: fails, before anything is read or written, when the
+    /// location's region is outside [`StorageOptions::allowed_regions`].
+    ///
+    /// For S3 the region is the bucket's own, as the server reports it
+    /// (`x-amz-bucket-region`); a server that does not report one (some
+    /// S3-compatible servers) is taken to be in the configured region. For GCS
+    /// and Azure, whose location is not readable without extra permissions,
+    /// the configured `--region` must state it. Local disks pass. Returns the
+    /// region found, if any.
+    pub async fn check_residency(&self) -> Result<Option<String>, SourceError> {
+        let refuse = |region: Option<&str>, reason: String| SourceError::Residency {
+            location: self.url.to_string(),
+            region: region.unwrap_or("unknown").to_string(),
+            allowed: self.options.allowed_regions.join(","),
+            reason,
+        };
+        let region = match self.kind {
+            StoreKind::Local => return Ok(None),
+            StoreKind::S3 => match s3_bucket_region(&self.bucket, &self.options).await {
+                Ok(Some(region)) => Some(region),
+                Ok(None) => self.region.clone(),
+                Err(why) if self.options.allowed_regions.is_empty() => {
+                    tracing::debug!("cannot read the region of {}: {why}", self.url);
+                    self.region.clone()
+                }
+                Err(why) => return Err(refuse(None, why)),
+            },
+            _ => self.region.clone(),
+        };
+        if self.options.allowed_regions.is_empty() {
+            return Ok(region);
+        }
+        match &region {
+            Some(r) if self.options.region_allowed(r) => Ok(region),
+            Some(r) => Err(refuse(Some(r), "the region is not in the allow-list".into())),
+            None => Err(refuse(
+                None,
+                "the region cannot be determined; state it with --region".into(),
+            )),
         }
     }
 
@@ -69,9 +226,13 @@ impl Location {
         let fs = Arc::new(LocalFileSystem::new());
         Ok(Self {
             url,
+            kind: StoreKind::Local,
             store: fs.clone(),
             prefix,
             local: Some((absolute, fs)),
+            bucket: String::new(),
+            region: None,
+            options: StorageOptions::default(),
         })
     }
 
@@ -140,6 +301,11 @@ impl Location {
         url.to_string()
     }
 
+    /// Like [`display`](Self::display) for a path relative to this location.
+    pub fn display_relative(&self, relative: &str) -> String {
+        self.display(&self.child(relative))
+    }
+
     /// The URL of a sub-folder, e.g. for DataFusion to list part files.
     pub fn child_url(&self, relative: &str) -> Url {
         let mut url = self.url.clone();
@@ -183,6 +349,34 @@ mod tests {
         let a = Location::parse(dir.path().to_str().unwrap()).unwrap();
         let b = Location::parse(a.url().as_str()).unwrap();
         assert_eq!(a.prefix(), b.prefix());
+    }
+
+    #[test]
+    fn remote_urls_resolve_to_bucket_and_prefix() {
+        let o = StorageOptions {
+            region: Some("eu-west-3".into()),
+            ..Default::default()
+        };
+        let loc = Location::parse_with("s3a://fruits-eu/Test%20set/Banana", &o).unwrap();
+        assert_eq!(loc.kind(), StoreKind::S3);
+        assert_eq!(loc.bucket(), "fruits-eu");
+        assert_eq!(loc.prefix().as_ref(), "Test set/Banana");
+        assert_eq!(loc.store_url().as_str(), "s3a://fruits-eu/");
+        assert!(loc.url().as_str().ends_with("Banana/"));
+        let key = loc.child("r_1.jpg");
+        assert_eq!(loc.display(&key), "s3a://fruits-eu/Test%20set/Banana/r_1.jpg");
+        assert_eq!(loc.relative(&key).as_deref(), Some("r_1.jpg"));
+        let root = Location::parse_with("s3://b", &o).unwrap();
+        assert_eq!(root.prefix().as_ref(), "");
+        assert!(!format!("{root:?}").contains("secret"));
+        let gs = Location::parse_with("gs://bucket/a/", &o).unwrap();
+        assert_eq!(gs.kind(), StoreKind::Gcs);
+        let http = Location::parse_with("http://127.0.0.1:8080/photos/", &o).unwrap();
+        assert_eq!(http.kind(), StoreKind::Http);
+        assert_eq!(http.prefix().as_ref(), "photos");
+        assert!(http.ensure_writable().is_err());
+        assert!(loc.ensure_writable().is_ok());
+        assert!(Location::parse_with("s3:///nobucket", &o).is_err());
     }
 
     #[test]

@@ -109,3 +109,174 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
     let nb: f64 = b.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
     dot / (na * nb)
 }
+
+/// The Python interpreter of the project's virtual environment (set up by
+/// `scripts/setup.sh`), or `$ORCHARD_PYTHON`.
+pub fn python() -> PathBuf {
+    std::env::var_os("ORCHARD_PYTHON")
+        .map(Into::into)
+        .unwrap_or_else(|| repo_root().join(".venv/bin/python"))
+}
+
+/// One output row, read back from the part files.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub label: Option<String>,
+    pub label_index: Option<i32>,
+    pub pca: Vec<f32>,
+    pub features: Vec<f32>,
+}
+
+/// Every output row in `dir`'s part files, by `path`.
+pub fn rows_by_path(dir: &Path) -> std::collections::HashMap<String, Row> {
+    use datafusion::arrow::array::{Array, AsArray, FixedSizeListArray};
+    use datafusion::arrow::datatypes::{Float32Type, Int32Type};
+    let mut out = std::collections::HashMap::new();
+    for batch in read_parts(dir) {
+        let column = |name: &str| batch.column_by_name(name).unwrap().clone();
+        let path = column("path").as_string::<i32>().clone();
+        let label = column("label").as_string::<i32>().clone();
+        let index = column("label_index").as_primitive::<Int32Type>().clone();
+        let pca = column("pca").as_fixed_size_list().clone();
+        let features = batch
+            .column_by_name("features")
+            .map(|c| c.as_fixed_size_list().clone());
+        for i in 0..batch.num_rows() {
+            let vec_of = |a: &FixedSizeListArray| {
+                a.value(i).as_primitive::<Float32Type>().values().to_vec()
+            };
+            out.insert(
+                path.value(i).to_string(),
+                Row {
+                    label: label.is_valid(i).then(|| label.value(i).to_string()),
+                    label_index: index.is_valid(i).then(|| index.value(i)),
+                    pca: vec_of(&pca),
+                    features: features.as_ref().map(vec_of).unwrap_or_default(),
+                },
+            );
+        }
+    }
+    out
+}
+
+/// A real S3-protocol server (moto_server from the project's virtual
+/// environment) on a free loopback port; killed when dropped.
+pub struct S3Server {
+    child: std::process::Child,
+    port: u16,
+    auth: bool,
+}
+
+/// Dummy credentials for the open (no-auth) server.
+pub const TEST_KEY_ID: &str = "AKIAORCHARDTEST";
+/// The matching dummy secret.
+pub const TEST_SECRET: &str = "orchard-test-secret";
+
+impl S3Server {
+    /// Starts a server; with `auth`, it checks every request's signature
+    /// against its (empty) IAM, so any credentials are refused.
+    pub fn start(auth: bool) -> S3Server {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        Self::start_on(port, auth)
+    }
+
+    fn start_on(port: u16, auth: bool) -> S3Server {
+        let moto = python().parent().unwrap().join("moto_server");
+        let mut cmd = Command::new(&moto);
+        cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        if auth {
+            cmd.env("INITIAL_NO_AUTH_ACTION_COUNT", "0");
+        }
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {} (run scripts/setup.sh): {e}", moto.display()));
+        let server = S3Server { child, port, auth };
+        server.wait_ready();
+        server
+    }
+
+    fn wait_ready(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::time::Instant::now() < deadline {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("moto_server did not start on port {}", self.port);
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Stops the server and starts a fresh one on the same port (moto keeps
+    /// its state in memory: buckets are gone afterwards).
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let mut fresh = Self::start_on(self.port, self.auth);
+        // The fresh server takes this one's place; dropping the old (dead)
+        // child is harmless.
+        std::mem::swap(&mut self.child, &mut fresh.child);
+    }
+
+    /// Runs `tests/python/s3_fixture.py ENDPOINT args…`; returns stdout.
+    pub fn fixture(&self, args: &[&str]) -> String {
+        let out = Command::new(python())
+            .arg(repo_root().join("tests/python/s3_fixture.py"))
+            .arg(self.endpoint())
+            .args(args)
+            .env("AWS_ACCESS_KEY_ID", TEST_KEY_ID)
+            .env("AWS_SECRET_ACCESS_KEY", TEST_SECRET)
+            .output()
+            .expect("run s3_fixture.py");
+        assert!(
+            out.status.success(),
+            "s3_fixture.py {args:?} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Keys under `prefix` in `bucket`.
+    pub fn keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
+        self.fixture(&["list", bucket, prefix])
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// `orchard args…` against this server, with the test credentials.
+    pub fn orchard(&self, args: &[&str]) -> Output {
+        self.orchard_command(args).output().expect("run orchard")
+    }
+
+    /// The command of [`orchard`](Self::orchard), to spawn it.
+    pub fn orchard_command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_orchard"));
+        cmd.args(args)
+            .env("RUST_LOG", "warn")
+            .env("AWS_ENDPOINT_URL", self.endpoint())
+            .env("AWS_ACCESS_KEY_ID", TEST_KEY_ID)
+            .env("AWS_SECRET_ACCESS_KEY", TEST_SECRET)
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_REGION")
+            .env_remove("ORCHARD_ALLOWED_REGIONS");
+        cmd
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
