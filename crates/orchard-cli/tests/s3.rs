@@ -252,10 +252,23 @@ fn a_server_restart_mid_run_completes_or_fails_without_success_marker() {
     let result = child.wait_with_output().unwrap();
     let keys = server.keys("fruits-eu", "Results/");
     if result.status.success() {
+        // Carried through: every photo is a row, or (read while the server
+        // had lost them) a read error; none twice, none missing.
         assert!(keys.contains(&"Results/_SUCCESS".to_string()), "{keys:?}");
         let downloaded = tmp.path().join("downloaded");
         server.fixture(&["download", "fruits-eu", "Results", downloaded.to_str().unwrap()]);
-        assert_eq!(rows_by_path(&downloaded).len(), 400);
+        let rows = rows_by_path(&downloaded);
+        let mut seen: std::collections::HashSet<String> = rows.keys().cloned().collect();
+        for batch in read_parquet(&downloaded.join("_errors.parquet")) {
+            use datafusion::arrow::array::AsArray;
+            let path = batch.column(0).as_string::<i32>();
+            let stage = batch.column(1).as_string::<i32>();
+            for i in 0..batch.num_rows() {
+                assert_eq!(stage.value(i), "read");
+                assert!(seen.insert(path.value(i).to_string()), "{} twice", path.value(i));
+            }
+        }
+        assert_eq!(seen.len(), 400);
     } else {
         assert!(
             !keys.contains(&"Results/_SUCCESS".to_string()),

@@ -31,7 +31,7 @@ pub enum SourceError {
     /// The credentials in use may not do what the job needs.
     #[error(
         "access denied: cannot {action} {location}: the credentials in use need the {permission} \
-         permission on bucket `{bucket}` ({source})"
+         permission on bucket `{bucket}` (the server said: {reason})"
     )]
     AccessDenied {
         /// What the job tried (`list`, `read`, `write`, `delete`).
@@ -42,9 +42,8 @@ pub enum SourceError {
         bucket: String,
         /// The permission that is missing, e.g. `s3:ListBucket`.
         permission: &'static str,
-        /// The store's error.
-        #[source]
-        source: object_store::Error,
+        /// The server's short reason (an error code such as `AccessDenied`).
+        reason: String,
     },
     /// Data residency: the location is in a region outside the allow-list.
     #[error(
@@ -122,19 +121,36 @@ impl SourceError {
         what: impl Into<String>,
         source: object_store::Error,
     ) -> SourceError {
-        match source {
-            object_store::Error::PermissionDenied { .. }
-            | object_store::Error::Unauthenticated { .. } => SourceError::AccessDenied {
+        match denial(&source) {
+            Some(reason) => SourceError::AccessDenied {
                 action: action.verb(),
                 location: what.into(),
                 bucket: location.bucket().to_string(),
                 permission: action.permission(location.kind()),
-                source,
+                reason,
             },
-            source => SourceError::Store {
+            None => SourceError::Store {
                 location: what.into(),
                 source,
             },
         }
     }
+}
+
+/// Whether a store error is an authentication or authorisation refusal, and
+/// the server's short reason. `object_store` reports some (list requests) as
+/// generic errors carrying the HTTP status, so the message is read too.
+fn denial(error: &object_store::Error) -> Option<String> {
+    let text = error.to_string();
+    let code = text
+        .split("<Code>")
+        .nth(1)
+        .and_then(|rest| rest.split("</Code>").next())
+        .map(str::to_string);
+    let denied = matches!(
+        error,
+        object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. }
+    ) || text.contains("403 Forbidden")
+        || text.contains("401 Unauthorized");
+    denied.then(|| code.unwrap_or_else(|| "HTTP 403/401".to_string()))
 }
