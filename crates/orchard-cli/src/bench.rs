@@ -127,8 +127,14 @@ pub fn run(args: BenchArgs, _quiet: bool) -> Result<()> {
             };
             for &batch in &args.batch_sizes {
                 let n = args.inference_images.min(decoded.len()).max(batch);
-                let images_per_second =
-                    measure_inference(engine.as_ref(), &tensors, spec.tensor_len(), batch, n, lanes)?;
+                let images_per_second = measure_inference(
+                    engine.as_ref(),
+                    &tensors,
+                    spec.tensor_len(),
+                    batch,
+                    n,
+                    lanes,
+                )?;
                 println!(
                     "{:<44} {:>12.1}",
                     format!(
@@ -171,7 +177,8 @@ fn measure_inference(
                     scope.spawn(move || -> Result<usize> {
                         let rounds = if warm_up { 1 } else { batches };
                         for round in 0..rounds {
-                            let start = ((caller * batches + round) * batch) % (available - batch + 1);
+                            let start =
+                                ((caller * batches + round) * batch) % (available - batch + 1);
                             engine.infer(&tensors[start * len..(start + batch) * len], batch)?;
                         }
                         Ok(rounds * batch)
@@ -180,7 +187,10 @@ fn measure_inference(
                 .collect();
             workers
                 .into_iter()
-                .map(|w| w.join().map_err(|_| anyhow::anyhow!("inference thread panicked"))?)
+                .map(|w| {
+                    w.join()
+                        .map_err(|_| anyhow::anyhow!("inference thread panicked"))?
+                })
                 .sum()
         })
     };

@@ -11,8 +11,12 @@ use common::*;
 use datafusion::arrow::array::AsArray;
 
 fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(repo_root().join("crates/orchard-image/fixtures/pil/decode").join(name))
-        .unwrap_or_else(|e| panic!("fixture {name}: {e}"))
+    std::fs::read(
+        repo_root()
+            .join("crates/orchard-image/fixtures/pil/decode")
+            .join(name),
+    )
+    .unwrap_or_else(|e| panic!("fixture {name}: {e}"))
 }
 
 fn sample(rel: &str) -> Vec<u8> {
@@ -34,7 +38,11 @@ fn bomb_png(w: u32, h: u32) -> Vec<u8> {
         for &b in tag.iter().chain(data) {
             crc ^= u32::from(b);
             for _ in 0..8 {
-                crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+                crc = if crc & 1 != 0 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
             }
         }
         let mut out = (data.len() as u32).to_be_bytes().to_vec();
@@ -48,7 +56,10 @@ fn bomb_png(w: u32, h: u32) -> Vec<u8> {
     ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
     let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
     png.extend(chunk(b"IHDR", &ihdr));
-    png.extend(chunk(b"IDAT", &[0x78, 0x9C, 0x63, 0x60, 0x18, 0x05, 0xA3, 0x60]));
+    png.extend(chunk(
+        b"IDAT",
+        &[0x78, 0x9C, 0x63, 0x60, 0x18, 0x05, 0xA3, 0x60],
+    ));
     png
 }
 
@@ -80,28 +91,81 @@ fn build_corpus(dir: &Path) -> Corpus {
         inputs.push((path.display().to_string(), expect));
     };
     // Real photos, so that PCA has something to fit.
-    for rel in ["apple/0_100.jpg", "apple/1_100.jpg", "lemon/0_100.jpg", "lemon/1_100.jpg"] {
-        add(rel, &sample(rel), Expect::Row(Some(rel.split('/').next().unwrap())));
+    for rel in [
+        "apple/0_100.jpg",
+        "apple/1_100.jpg",
+        "lemon/0_100.jpg",
+        "lemon/1_100.jpg",
+    ] {
+        add(
+            rel,
+            &sample(rel),
+            Expect::Row(Some(rel.split('/').next().unwrap())),
+        );
     }
     // Unusual but valid.
-    add("kinds/one_pixel.jpg", &fixture("one_pixel.jpg"), Expect::Row(Some("kinds")));
-    add("kinds/grayscale.jpg", &fixture("gray_jpeg.jpg"), Expect::Row(Some("kinds")));
-    add("kinds/cmyk.jpg", &fixture("cmyk.jpg"), Expect::Row(Some("kinds")));
-    add("kinds/sixteen_bit.png", &fixture("rgb16.png"), Expect::Row(Some("kinds")));
-    add("kinds/alpha.png", &fixture("rgba.png"), Expect::Row(Some("kinds")));
-    add("kinds/exif_rotated.jpg", &fixture("orient6.jpg"), Expect::Row(Some("kinds")));
-    add("kinds/progressive.jpg", &fixture("progressive.jpg"), Expect::Row(Some("kinds")));
-    add("kinds/png_named.jpg", &fixture("gray.png"), Expect::Row(Some("kinds")));
+    add(
+        "kinds/one_pixel.jpg",
+        &fixture("one_pixel.jpg"),
+        Expect::Row(Some("kinds")),
+    );
+    add(
+        "kinds/grayscale.jpg",
+        &fixture("gray_jpeg.jpg"),
+        Expect::Row(Some("kinds")),
+    );
+    add(
+        "kinds/cmyk.jpg",
+        &fixture("cmyk.jpg"),
+        Expect::Row(Some("kinds")),
+    );
+    add(
+        "kinds/sixteen_bit.png",
+        &fixture("rgb16.png"),
+        Expect::Row(Some("kinds")),
+    );
+    add(
+        "kinds/alpha.png",
+        &fixture("rgba.png"),
+        Expect::Row(Some("kinds")),
+    );
+    add(
+        "kinds/exif_rotated.jpg",
+        &fixture("orient6.jpg"),
+        Expect::Row(Some("kinds")),
+    );
+    add(
+        "kinds/progressive.jpg",
+        &fixture("progressive.jpg"),
+        Expect::Row(Some("kinds")),
+    );
+    add(
+        "kinds/png_named.jpg",
+        &fixture("gray.png"),
+        Expect::Row(Some("kinds")),
+    );
     add("names/with space.jpg", &apple, Expect::Row(Some("names")));
     add("names/ünïcødé 🍎.jpg", &apple, Expect::Row(Some("names")));
     add("names/hash#1.jpg", &apple, Expect::Row(Some("names")));
     add("names/per%20cent.jpg", &apple, Expect::Row(Some("names")));
-    add("Ünïcode label/x.JPG", &apple, Expect::Row(Some("Ünïcode label")));
+    add(
+        "Ünïcode label/x.JPG",
+        &apple,
+        Expect::Row(Some("Ünïcode label")),
+    );
     add("at_the_root.jpg", &apple, Expect::Row(None));
     add("dir.jpg/inside.jpg", &apple, Expect::Row(Some("dir.jpg")));
     // Broken.
-    add("bad/zero_bytes.jpg", b"", Expect::Error("decode", "empty input"));
-    add("bad/truncated.jpg", &apple[..apple.len() / 2], Expect::Error("decode", "truncated JPEG"));
+    add(
+        "bad/zero_bytes.jpg",
+        b"",
+        Expect::Error("decode", "empty input"),
+    );
+    add(
+        "bad/truncated.jpg",
+        &apple[..apple.len() / 2],
+        Expect::Error("decode", "truncated JPEG"),
+    );
     let mut corrupt = apple.clone();
     let sos = corrupt.windows(2).position(|w| w == [0xFF, 0xDA]).unwrap();
     for i in (sos + 20..corrupt.len() - 2).step_by(7) {
@@ -111,13 +175,25 @@ fn build_corpus(dir: &Path) -> Corpus {
     let mut crc = fixture("gray.png");
     crc[30] ^= 0x01;
     add("bad/bad_crc.png", &crc, Expect::Error("decode", "CRC"));
-    add("bad/text.jpg", b"hello, this is not a photo\n", Expect::Error("decode", "not a JPEG or PNG"));
+    add(
+        "bad/text.jpg",
+        b"hello, this is not a photo\n",
+        Expect::Error("decode", "not a JPEG or PNG"),
+    );
     add("bad/gif.jpg", b"GIF89a\x01\x00\x01\x00\x80\x00\x00\xff\xff\xff\x00\x00\x00!\xf9\x04\x00\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;", Expect::Error("decode", "unsupported image format GIF"));
-    add("bad/bomb.png", &bomb_png(50_000, 50_000), Expect::Error("decode", "above the limit"));
+    add(
+        "bad/bomb.png",
+        &bomb_png(50_000, 50_000),
+        Expect::Error("decode", "above the limit"),
+    );
     // Unreadable for a normal user (root reads it anyway: then it is a row).
     add("bad/unreadable.jpg", &apple, Expect::Either);
     let unreadable = root.join("bad/unreadable.jpg");
-    std::fs::set_permissions(&unreadable, std::os::unix::fs::PermissionsExt::from_mode(0o000)).unwrap();
+    std::fs::set_permissions(
+        &unreadable,
+        std::os::unix::fs::PermissionsExt::from_mode(0o000),
+    )
+    .unwrap();
     Corpus { root, inputs }
 }
 
@@ -133,10 +209,19 @@ fn every_broken_input_is_accounted_for_and_the_job_succeeds() {
     std::os::unix::fs::symlink(root.join("loop"), root.join("loop")).unwrap();
 
     let out = tmp.path().join("out");
-    let result = orchard(&["extract", root.to_str().unwrap(), out.to_str().unwrap(), "--pca-k", "3"]);
+    let result = orchard(&[
+        "extract",
+        root.to_str().unwrap(),
+        out.to_str().unwrap(),
+        "--pca-k",
+        "3",
+    ]);
     assert_ok(&result);
     let summary = String::from_utf8_lossy(&result.stdout);
-    assert!(summary.contains("errors (see _errors.parquet)"), "{summary}");
+    assert!(
+        summary.contains("errors (see _errors.parquet)"),
+        "{summary}"
+    );
     assert!(out.join("_SUCCESS").exists());
 
     let rows = rows_by_path(&out);
@@ -155,7 +240,11 @@ fn every_broken_input_is_accounted_for_and_the_job_succeeds() {
             );
         }
     }
-    assert_eq!(error_rows, errors.len(), "an input is in _errors.parquet twice");
+    assert_eq!(
+        error_rows,
+        errors.len(),
+        "an input is in _errors.parquet twice"
+    );
 
     for (path, expect) in &corpus.inputs {
         let in_rows = rows.contains_key(path);
@@ -167,7 +256,11 @@ fn every_broken_input_is_accounted_for_and_the_job_succeeds() {
         );
         match expect {
             Expect::Row(label) => {
-                assert!(in_rows, "{path:?} should be a row, got error {:?}", errors.get(path));
+                assert!(
+                    in_rows,
+                    "{path:?} should be a row, got error {:?}",
+                    errors.get(path)
+                );
                 assert_eq!(rows[path].label.as_deref(), *label, "{path:?}");
                 assert!(rows[path].pca.iter().all(|v| v.is_finite()));
             }
@@ -198,9 +291,18 @@ fn every_broken_input_is_accounted_for_and_the_job_succeeds() {
             .iter()
             .any(|(p, (_, m))| p.contains(needle) || m.contains(needle))
     };
-    assert!(mentioned("line.jpg"), "the newline name is reported: {listing_errors:?}");
-    assert!(mentioned("dangling"), "the dangling link is reported: {listing_errors:?}");
-    assert!(mentioned("loop"), "the symlink loop is reported: {listing_errors:?}");
+    assert!(
+        mentioned("line.jpg"),
+        "the newline name is reported: {listing_errors:?}"
+    );
+    assert!(
+        mentioned("dangling"),
+        "the dangling link is reported: {listing_errors:?}"
+    );
+    assert!(
+        mentioned("loop"),
+        "the symlink loop is reported: {listing_errors:?}"
+    );
 
     let run: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("_run.json")).unwrap()).unwrap();

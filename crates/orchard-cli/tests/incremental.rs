@@ -46,7 +46,14 @@ fn only_new_and_changed_photos_are_processed() {
     assert_eq!(first_rows.len(), 8);
 
     // New photos with a new label, and one photo replaced by another.
-    link_files(&photos, &["raspberry/0_100.jpg", "raspberry/10_100.jpg", "raspberry/113_100.jpg"]);
+    link_files(
+        &photos,
+        &[
+            "raspberry/0_100.jpg",
+            "raspberry/10_100.jpg",
+            "raspberry/113_100.jpg",
+        ],
+    );
     let mut apples: Vec<_> = std::fs::read_dir(photos.join("apple"))
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -74,23 +81,35 @@ fn only_new_and_changed_photos_are_processed() {
     );
     let labels: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("_labels.json")).unwrap()).unwrap();
-    assert_eq!(labels, serde_json::json!({"apple": 0, "lemon": 1, "raspberry": 2}));
+    assert_eq!(
+        labels,
+        serde_json::json!({"apple": 0, "lemon": 1, "raspberry": 2})
+    );
     assert_eq!(rows[&changed_path].label_index, Some(0));
     for (path, row) in &first_rows {
         if path != &changed_path {
             assert_eq!(&rows[path], row, "unchanged row {path}");
         }
     }
-    assert_ne!(rows[&changed_path].features, first_rows[&changed_path].features);
+    assert_ne!(
+        rows[&changed_path].features,
+        first_rows[&changed_path].features
+    );
     // The new content's features are what a fresh run computes.
     let fresh = tmp.path().join("fresh");
     extract(&photos, &fresh, &[]);
     let fresh_rows = rows_by_path(&fresh);
-    assert_eq!(rows[&changed_path].features, fresh_rows[&changed_path].features);
+    assert_eq!(
+        rows[&changed_path].features,
+        fresh_rows[&changed_path].features
+    );
     // Old part files: kept, except the one holding the changed photo.
     let parts = part_names(&out);
     assert!(parts.len() > first_parts.len() - 1);
-    assert!(!first_parts.is_subset(&parts), "the changed photo's part was replaced");
+    assert!(
+        !first_parts.is_subset(&parts),
+        "the changed photo's part was replaced"
+    );
 
     // Nothing new: nothing processed, nothing added, still complete.
     let before = part_names(&out);

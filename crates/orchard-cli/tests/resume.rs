@@ -38,7 +38,10 @@ fn features(out: &Path) -> HashMap<String, Vec<f32>> {
 #[test]
 fn killed_runs_resume_to_the_uninterrupted_result() {
     let tmp = tempfile::tempdir().unwrap();
-    let photos = subset(tmp.path(), &[("apple", 80), ("lemon", 80), ("raspberry", 80)]);
+    let photos = subset(
+        tmp.path(),
+        &[("apple", 80), ("lemon", 80), ("raspberry", 80)],
+    );
     let reference_out = tmp.path().join("reference");
     assert_ok(&orchard(&args(&photos, &reference_out, &[])));
     let reference = features(&reference_out);

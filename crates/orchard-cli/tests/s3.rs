@@ -80,7 +80,12 @@ fn s3_run_equals_the_local_run() {
     assert!(keys.iter().any(|k| k.starts_with("Results/part-00000-")));
 
     let downloaded = tmp.path().join("downloaded");
-    server.fixture(&["download", "fruits-eu", "Results", downloaded.to_str().unwrap()]);
+    server.fixture(&[
+        "download",
+        "fruits-eu",
+        "Results",
+        downloaded.to_str().unwrap(),
+    ]);
     let s3_rows = rows_by_relative(&downloaded, "/Test/");
     let local_rows = rows_by_relative(&local_out, "/photos/");
     assert_eq!(s3_rows.len(), 10);
@@ -139,7 +144,10 @@ fn listing_pages_beyond_1000_keys_and_filters_while_listing() {
     assert_eq!(run["counts"]["listed"], 3, "{run}");
     assert_eq!(run["counts"]["skipped"], 1005, "{run}");
     let rows = rows_by_path(&out);
-    assert!(rows.keys().all(|p| p.starts_with("s3://many/in/apple/")), "{rows:?}");
+    assert!(
+        rows.keys().all(|p| p.starts_with("s3://many/in/apple/")),
+        "{rows:?}"
+    );
 }
 
 #[test]
@@ -163,7 +171,10 @@ fn wrong_credentials_fail_clearly_and_the_secret_is_never_shown() {
     assert!(!contains(&result.stdout, secret.as_bytes()));
     assert!(!contains(&result.stderr, secret.as_bytes()));
     for entry in walk(tmp.path()) {
-        assert!(!contains(&std::fs::read(&entry).unwrap(), secret.as_bytes()));
+        assert!(!contains(
+            &std::fs::read(&entry).unwrap(),
+            secret.as_bytes()
+        ));
     }
     assert!(!out.join("_SUCCESS").exists());
 }
@@ -224,7 +235,10 @@ fn buckets_outside_the_allowed_regions_are_refused_before_any_io() {
 #[test]
 fn a_server_restart_mid_run_completes_or_fails_without_success_marker() {
     let tmp = tempfile::tempdir().unwrap();
-    let photos = subset(tmp.path(), &[("apple", 150), ("lemon", 150), ("raspberry", 100)]);
+    let photos = subset(
+        tmp.path(),
+        &[("apple", 150), ("lemon", 150), ("raspberry", 100)],
+    );
     let mut server = S3Server::start(false);
     let setup = |server: &S3Server| {
         server.fixture(&["create-bucket", "fruits-eu", "eu-west-3"]);
@@ -256,7 +270,12 @@ fn a_server_restart_mid_run_completes_or_fails_without_success_marker() {
         // had lost them) a read error; none twice, none missing.
         assert!(keys.contains(&"Results/_SUCCESS".to_string()), "{keys:?}");
         let downloaded = tmp.path().join("downloaded");
-        server.fixture(&["download", "fruits-eu", "Results", downloaded.to_str().unwrap()]);
+        server.fixture(&[
+            "download",
+            "fruits-eu",
+            "Results",
+            downloaded.to_str().unwrap(),
+        ]);
         let rows = rows_by_path(&downloaded);
         let mut seen: std::collections::HashSet<String> = rows.keys().cloned().collect();
         for batch in read_parquet(&downloaded.join("_errors.parquet")) {
@@ -265,7 +284,11 @@ fn a_server_restart_mid_run_completes_or_fails_without_success_marker() {
             let stage = batch.column(1).as_string::<i32>();
             for i in 0..batch.num_rows() {
                 assert_eq!(stage.value(i), "read");
-                assert!(seen.insert(path.value(i).to_string()), "{} twice", path.value(i));
+                assert!(
+                    seen.insert(path.value(i).to_string()),
+                    "{} twice",
+                    path.value(i)
+                );
             }
         }
         assert_eq!(seen.len(), 400);
@@ -276,7 +299,10 @@ fn a_server_restart_mid_run_completes_or_fails_without_success_marker() {
         );
         let err = stderr(&result);
         assert!(err.contains("Error") || err.contains("error"), "{err}");
-        assert!(err.contains("fruits-eu"), "the error names the store: {err}");
+        assert!(
+            err.contains("fruits-eu"),
+            "the error names the store: {err}"
+        );
     }
 }
 

@@ -81,7 +81,8 @@ impl Checkpoint {
         let checkpoint = Checkpoint {
             job_id: state.job_id.clone(),
         };
-        let json = serde_json::to_vec_pretty(state).map_err(|e| EngineError::Invalid(e.to_string()))?;
+        let json =
+            serde_json::to_vec_pretty(state).map_err(|e| EngineError::Invalid(e.to_string()))?;
         output::put_file(out, &format!("{}/_job.json", checkpoint.dir()), json).await?;
         Ok(checkpoint)
     }
@@ -193,13 +194,13 @@ pub async fn clear_except_job(out: &Location, keep_job: &str) -> Result<()> {
         .await?;
     let doomed: Vec<_> = keys
         .into_iter()
-        .filter(|k| {
-            out.relative(k)
-                .is_some_and(|rel| !rel.starts_with(&keep))
-        })
+        .filter(|k| out.relative(k).is_some_and(|rel| !rel.starts_with(&keep)))
         .collect();
     if !doomed.is_empty() {
-        tracing::info!(objects = doomed.len(), "removing the interrupted run's leftovers");
+        tracing::info!(
+            objects = doomed.len(),
+            "removing the interrupted run's leftovers"
+        );
     }
     output::delete_keys(out, doomed).await?;
     if let Some(dir) = out.local_dir() {
@@ -224,9 +225,7 @@ mod tests {
         assert_eq!(chunk_name(7), "chunk-000007");
         assert_eq!(parse_chunk_name("chunk-000007"), Some(7));
         assert_eq!(parse_chunk_name("part-000007"), None);
-        let c = Checkpoint {
-            job_id: "j".into(),
-        };
+        let c = Checkpoint { job_id: "j".into() };
         assert_eq!(c.chunk_dir(3), "_temporary/j/features/chunk-000003");
         assert_eq!(c.marker(3), "_temporary/j/done/chunk-000003");
     }
@@ -253,10 +252,16 @@ mod tests {
         }
         c.mark_done(&out, 0).await.unwrap();
         c.mark_done(&out, 2).await.unwrap();
-        output::put_file(&out, "part-00000-old.parquet", vec![1]).await.unwrap();
+        output::put_file(&out, "part-00000-old.parquet", vec![1])
+            .await
+            .unwrap();
         assert_eq!(c.completed_chunks(&out).await.unwrap(), vec![0, 2]);
         assert!(!dir.path().join(c.chunk_dir(1)).exists());
-        assert!(dir.path().join(c.chunk_dir(2)).join("part-0.parquet").exists());
+        assert!(dir
+            .path()
+            .join(c.chunk_dir(2))
+            .join("part-0.parquet")
+            .exists());
 
         let found = inspect(&out).await.unwrap();
         assert!(!found.complete);
@@ -264,6 +269,10 @@ mod tests {
         assert_eq!(found.jobs[0].fingerprint, state.fingerprint);
         clear_except_job(&out, "job1").await.unwrap();
         assert!(!dir.path().join("part-00000-old.parquet").exists());
-        assert!(dir.path().join(c.chunk_dir(0)).join("part-0.parquet").exists());
+        assert!(dir
+            .path()
+            .join(c.chunk_dir(0))
+            .join("part-0.parquet")
+            .exists());
     }
 }

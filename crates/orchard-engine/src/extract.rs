@@ -14,9 +14,7 @@ use orchard_pca::{Components, PcaModel, PcaStats, Standardize};
 use orchard_source::{list_photos, LabelIndex, Location, PhotoGlob, StorageOptions};
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::{
-    self, Checkpoint, JobFingerprint, JobState, DEFAULT_CHECKPOINT_EVERY,
-};
+use crate::checkpoint::{self, Checkpoint, JobFingerprint, JobState, DEFAULT_CHECKPOINT_EVERY};
 use crate::featurize::{FeaturizeStats, FeaturizeUdf, ModelRef};
 use crate::incremental;
 use crate::labels_udf::LabelIndexUdf;
@@ -237,7 +235,11 @@ pub async fn extract(options: &ExtractOptions, observer: &dyn JobObserver) -> Re
         .photos
         .iter()
         .map(PhotoRef::from)
-        .filter(|p| prior.as_ref().is_none_or(|prior| prior.is_new_or_changed(p)))
+        .filter(|p| {
+            prior
+                .as_ref()
+                .is_none_or(|prior| prior.is_new_or_changed(p))
+        })
         .collect();
     let wanted_paths: HashSet<&str> = wanted.iter().map(|p| p.path.as_str()).collect();
     let changed: Vec<String> = match &prior {
@@ -668,7 +670,9 @@ async fn part_files(
             url.to_string()
         })
         .collect();
-    Ok(ctx.read_parquet(urls, ParquetReadOptions::default()).await?)
+    Ok(ctx
+        .read_parquet(urls, ParquetReadOptions::default())
+        .await?)
 }
 
 /// `path NOT IN (paths)`, or `true` for no paths.
@@ -722,7 +726,9 @@ async fn count(ctx: &SessionContext, sql: &str) -> Result<u64> {
 /// Merged PCA statistics of the vectors `f` a query returns.
 async fn pca_stats(ctx: &SessionContext, features_sql: &str) -> Result<PcaStats> {
     let batches = ctx
-        .sql(&format!("SELECT pca_stats(f) AS stats FROM ({features_sql})"))
+        .sql(&format!(
+            "SELECT pca_stats(f) AS stats FROM ({features_sql})"
+        ))
         .await?
         .collect()
         .await?;
@@ -746,10 +752,11 @@ async fn earlier_errors(out: &Location, again: &HashSet<&str>) -> Result<Vec<Rec
         Err(EngineError::Store(object_store::Error::NotFound { .. })) => return Ok(Vec::new()),
         Err(e) => return Err(e),
     };
-    let reader = datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
-        .map_err(datafusion::error::DataFusionError::from)?
-        .build()
-        .map_err(datafusion::error::DataFusionError::from)?;
+    let reader =
+        datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+            .map_err(datafusion::error::DataFusionError::from)?
+            .build()
+            .map_err(datafusion::error::DataFusionError::from)?;
     let mut kept = Vec::new();
     for batch in reader {
         let batch = batch?;
@@ -759,7 +766,9 @@ async fn earlier_errors(out: &Location, again: &HashSet<&str>) -> Result<Vec<Rec
             .map(|i| Some(stage.value(i) != "list" && !again.contains(path.value(i))))
             .collect();
         let batch = RecordBatch::try_new(errors_schema(), batch.columns().to_vec())?;
-        kept.push(datafusion::arrow::compute::filter_record_batch(&batch, &keep)?);
+        kept.push(datafusion::arrow::compute::filter_record_batch(
+            &batch, &keep,
+        )?);
     }
     Ok(kept)
 }

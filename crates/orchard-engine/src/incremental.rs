@@ -102,7 +102,9 @@ pub async fn commit(
     let batch = RecordBatch::try_new(
         manifest_schema(),
         vec![
-            Arc::new(StringArray::from_iter_values(photos.iter().map(|p| p.path.as_str()))),
+            Arc::new(StringArray::from_iter_values(
+                photos.iter().map(|p| p.path.as_str()),
+            )),
             Arc::new(UInt64Array::from_iter_values(photos.iter().map(|p| p.size))),
             Arc::new(
                 TimestampMicrosecondArray::from_iter_values(
@@ -132,7 +134,8 @@ pub async fn commit(
         photos: photos.len() as u64,
         superseded,
     };
-    let json = serde_json::to_vec_pretty(&record).map_err(|e| EngineError::Invalid(e.to_string()))?;
+    let json =
+        serde_json::to_vec_pretty(&record).map_err(|e| EngineError::Invalid(e.to_string()))?;
     output::put_file(out, &format!("{INPUTS_DIR}/{job_id}.json"), json).await?;
     Ok(())
 }
@@ -197,7 +200,10 @@ pub async fn load_prior(out: &Location) -> Result<Option<Prior>> {
         }
     }
     if !doomed.is_empty() {
-        tracing::info!(objects = doomed.len(), "removing what an interrupted run left");
+        tracing::info!(
+            objects = doomed.len(),
+            "removing what an interrupted run left"
+        );
     }
     output::delete_keys(out, doomed).await?;
     output::delete_prefix(out, TEMPORARY).await?;
@@ -205,8 +211,12 @@ pub async fn load_prior(out: &Location) -> Result<Option<Prior>> {
 
     let mut seen = HashMap::new();
     for commit in &commits {
-        let bytes = output::get_file(out, &format!("{INPUTS_DIR}/{}.parquet", commit.job_id)).await?;
-        let reader = datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+        let bytes =
+            output::get_file(out, &format!("{INPUTS_DIR}/{}.parquet", commit.job_id)).await?;
+        let reader =
+            datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+                bytes,
+            )
             .map_err(datafusion::error::DataFusionError::from)?
             .build()
             .map_err(datafusion::error::DataFusionError::from)?;
@@ -221,7 +231,10 @@ pub async fn load_prior(out: &Location) -> Result<Option<Prior>> {
                 .as_primitive::<datafusion::arrow::datatypes::TimestampMicrosecondType>();
             for i in 0..batch.num_rows() {
                 if path.is_valid(i) {
-                    seen.insert(path.value(i).to_string(), (size.value(i), modified.value(i)));
+                    seen.insert(
+                        path.value(i).to_string(),
+                        (size.value(i), modified.value(i)),
+                    );
                 }
             }
         }

@@ -95,14 +95,20 @@ impl Location {
         })
     }
 
-    fn remote(mut url: Url, kind: StoreKind, options: &StorageOptions) -> Result<Self, SourceError> {
+    fn remote(
+        mut url: Url,
+        kind: StoreKind,
+        options: &StorageOptions,
+    ) -> Result<Self, SourceError> {
         let given = url.to_string();
         let invalid = |reason: String| SourceError::InvalidLocation {
             location: given.clone(),
             reason,
         };
         if url.query().is_some() || url.fragment().is_some() {
-            return Err(invalid("query strings and fragments are not supported".into()));
+            return Err(invalid(
+                "query strings and fragments are not supported".into(),
+            ));
         }
         if !url.path().ends_with('/') {
             let path = format!("{}/", url.path());
@@ -161,8 +167,9 @@ impl Location {
         } else {
             Err(SourceError::InvalidLocation {
                 location: self.url.to_string(),
-                reason: "HTTP(S) locations are read-only; write results to a local path or a bucket"
-                    .into(),
+                reason:
+                    "HTTP(S) locations are read-only; write results to a local path or a bucket"
+                        .into(),
             })
         }
     }
@@ -201,7 +208,10 @@ impl Location {
         }
         match &region {
             Some(r) if self.options.region_allowed(r) => Ok(region),
-            Some(r) => Err(refuse(Some(r), "the region is not in the allow-list".into())),
+            Some(r) => Err(refuse(
+                Some(r),
+                "the region is not in the allow-list".into(),
+            )),
             None => Err(refuse(
                 None,
                 "the region cannot be determined; state it with --region".into(),
@@ -364,7 +374,10 @@ mod tests {
         assert_eq!(loc.store_url().as_str(), "s3a://fruits-eu/");
         assert!(loc.url().as_str().ends_with("Banana/"));
         let key = loc.child("r_1.jpg");
-        assert_eq!(loc.display(&key), "s3a://fruits-eu/Test%20set/Banana/r_1.jpg");
+        assert_eq!(
+            loc.display(&key),
+            "s3a://fruits-eu/Test%20set/Banana/r_1.jpg"
+        );
         assert_eq!(loc.relative(&key).as_deref(), Some("r_1.jpg"));
         let root = Location::parse_with("s3://b", &o).unwrap();
         assert_eq!(root.prefix().as_ref(), "");

@@ -198,10 +198,14 @@ pub(crate) fn build_remote(
     match kind {
         StoreKind::S3 => {
             if bucket.is_empty() {
-                return Err(invalid("no bucket name (expected s3://bucket/prefix/)".into()));
+                return Err(invalid(
+                    "no bucket name (expected s3://bucket/prefix/)".into(),
+                ));
             }
             let endpoint = options.effective_endpoint();
-            let allow_http = endpoint.as_deref().is_some_and(|e| e.starts_with("http://"))
+            let allow_http = endpoint
+                .as_deref()
+                .is_some_and(|e| e.starts_with("http://"))
                 || env_nonempty("AWS_ALLOW_HTTP").is_some_and(|v| v.eq_ignore_ascii_case("true"));
             let mut builder = AmazonS3Builder::from_env()
                 .with_bucket_name(&bucket)

@@ -142,9 +142,8 @@ pub fn rows_by_path(dir: &Path) -> std::collections::HashMap<String, Row> {
             .column_by_name("features")
             .map(|c| c.as_fixed_size_list().clone());
         for i in 0..batch.num_rows() {
-            let vec_of = |a: &FixedSizeListArray| {
-                a.value(i).as_primitive::<Float32Type>().values().to_vec()
-            };
+            let vec_of =
+                |a: &FixedSizeListArray| a.value(i).as_primitive::<Float32Type>().values().to_vec();
             out.insert(
                 path.value(i).to_string(),
                 Row {
