@@ -20,6 +20,12 @@ use crate::spec::{fmt_dims, ModelSpec};
 /// Images per `infer` call at which ONNX Runtime reaches its throughput plateau.
 const PREFERRED_BATCH: usize = 32;
 
+/// Images per session run when several lanes share the cores: single-thread
+/// runs are fastest on small batches whose activations stay in cache
+/// (MobileNetV2 on 2 cores, 2 lanes: 194 images/s at 8, 161 at 32) and their
+/// arenas stay small.
+const LANE_RUN_BATCH: usize = 8;
+
 /// The process-wide ONNX Runtime environment, or why it could not be created.
 /// Created at most once: ONNX Runtime allows one environment per process, and
 /// the dylib cannot be swapped once loaded.
@@ -198,8 +204,8 @@ fn library_in(dir: &Path) -> Option<PathBuf> {
 /// `Mutex`; an `infer` call takes the first free session, so up to `lanes`
 /// batches run at once. For throughput (the batch job), one lane per core with
 /// one thread each is fastest: measured on 2 cores with MobileNetV2 at batch 32,
-/// two single-thread sessions run 172 images/s against 154 for one session with
-/// two threads, because small convolutions split across threads spend their
+/// two single-thread sessions run 194 images/s (batches of 8) against 160 for
+/// one session with two threads (batches of 32; `orchard bench`), because small convolutions split across threads spend their
 /// time synchronising. For the latency of one image (a service), one lane with
 /// every thread is better. Each lane holds its own copy of the weights (14 MB
 /// for MobileNetV2) and its own activation arena.
@@ -403,7 +409,12 @@ impl InferenceBackend for OrtBackend {
             return Ok(out);
         }
         let per_image = self.spec.image_len();
-        let chunk = self.max_batch.unwrap_or(batch).max(1);
+        let run_batch = if self.sessions.len() > 1 {
+            LANE_RUN_BATCH
+        } else {
+            batch
+        };
+        let chunk = self.max_batch.unwrap_or(run_batch).min(run_batch).max(1);
         let mut session = self.take_session();
         for images in input.chunks(chunk * per_image) {
             let n = images.len() / per_image;
