@@ -31,6 +31,52 @@ pub enum Command {
     Model(ModelCommand),
     /// Measure decode, resize, inference and end-to-end images/s.
     Bench(crate::bench::BenchArgs),
+    /// Run a Ballista cluster role: scheduler or executor.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+}
+
+/// `orchard cluster …`.
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// The scheduler: plans jobs and hands tasks to executors.
+    Scheduler {
+        /// Address to listen on.
+        #[arg(long, default_value = "0.0.0.0:50050")]
+        bind: std::net::SocketAddr,
+        /// Host name or IP executors reach this scheduler at (default: the bind IP or host name).
+        #[arg(long)]
+        external_host: Option<String>,
+        /// Seconds without a heartbeat after which an executor is declared lost
+        /// and its tasks run elsewhere.
+        #[arg(long, default_value_t = 6)]
+        executor_timeout: u64,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+    /// An executor: runs tasks with Orchard's functions and models.
+    Executor {
+        /// The scheduler, `host:port`.
+        #[arg(long, default_value = "localhost:50050")]
+        scheduler: String,
+        /// Concurrent tasks (0 = number of cores).
+        #[arg(long, default_value_t = 0)]
+        slots: usize,
+        /// Address to listen on.
+        #[arg(long, default_value = "0.0.0.0")]
+        bind_host: String,
+        /// Host name or IP the scheduler and other executors reach this one at.
+        #[arg(long)]
+        external_host: Option<String>,
+        /// Arrow Flight port (shuffle data).
+        #[arg(long, default_value_t = 50051)]
+        port: u16,
+        /// gRPC port (tasks from the scheduler).
+        #[arg(long, default_value_t = 50052)]
+        grpc_port: u16,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
 }
 
 /// Output formats.
@@ -182,6 +228,10 @@ pub struct ExtractArgs {
     /// Photos per checkpointed chunk: what a crash can lose at most.
     #[arg(long, default_value_t = orchard_engine::checkpoint::DEFAULT_CHECKPOINT_EVERY)]
     pub checkpoint_every: usize,
+    /// Run on a Ballista cluster (`df://host:50050`) instead of in this
+    /// process; input and output must be on storage every executor reaches.
+    #[arg(long)]
+    pub cluster: Option<String>,
     /// Exit with an error (and no _SUCCESS) when more than this fraction of
     /// the inputs fails (0 ≤ R ≤ 1).
     #[arg(long)]

@@ -12,7 +12,7 @@ use orchard_pca::{Components, Standardize};
 use orchard_source::StorageOptions;
 
 use crate::args::{
-    Backend, Cli, Command, ExtractArgs, Format, ModelArgs, ModelCommand, Preprocess, StorageArgs,
+    Backend, Cli, ClusterCommand, Command, ExtractArgs, Format, ModelArgs, ModelCommand, Preprocess, StorageArgs,
     TransformArgs,
 };
 use crate::progress::Progress;
@@ -24,7 +24,60 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Transform(args) => runtime()?.block_on(run_transform(args, cli.quiet)),
         Command::Model(cmd) => run_model(cmd),
         Command::Bench(args) => crate::bench::run(args, cli.quiet),
+        Command::Cluster(cmd) => runtime()?.block_on(run_cluster(cmd)),
     }
+}
+
+async fn run_cluster(cmd: ClusterCommand) -> Result<()> {
+    use orchard_engine::cluster::process::{
+        run_executor, run_scheduler, ExecutorOptions, ExecutorPorts, SchedulerOptions,
+    };
+    match cmd {
+        ClusterCommand::Scheduler {
+            bind,
+            external_host,
+            executor_timeout,
+            storage,
+        } => {
+            let options = SchedulerOptions {
+                external_host,
+                executor_timeout_secs: executor_timeout.max(2),
+                storage: storage_options(&storage)?,
+                ..Default::default()
+            };
+            tracing::info!(%bind, "starting the scheduler");
+            run_scheduler(bind, options).await?;
+        }
+        ClusterCommand::Executor {
+            scheduler,
+            slots,
+            bind_host,
+            external_host,
+            port,
+            grpc_port,
+            storage,
+        } => {
+            let slots = orchard_model::effective_threads(slots);
+            let options = ExecutorOptions {
+                external_host,
+                storage: storage_options(&storage)?,
+                ..Default::default()
+            };
+            tracing::info!(%scheduler, slots, "starting an executor");
+            run_executor(
+                &scheduler,
+                slots,
+                &bind_host,
+                ExecutorPorts {
+                    flight: port,
+                    grpc: grpc_port,
+                },
+                options,
+            )
+            .await?;
+        }
+    }
+    Ok(())
 }
 
 /// The async runtime: one worker per core.
@@ -116,6 +169,7 @@ pub fn extract_options(args: &ExtractArgs) -> Result<ExtractOptions> {
         max_error_rate: args.max_error_rate,
         incremental: args.incremental,
         refit: args.refit,
+        cluster: args.cluster.clone(),
     })
 }
 

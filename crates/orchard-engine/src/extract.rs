@@ -91,6 +91,9 @@ pub struct ExtractOptions {
     /// With `incremental`: fit PCA again on all features (old and new) and
     /// re-project every row (needs an output written with `keep_features`).
     pub refit: bool,
+    /// Run the queries on this Ballista cluster (`df://host:50050`) instead
+    /// of in this process.
+    pub cluster: Option<String>,
 }
 
 /// Hooks for showing progress; every method has a no-op default.
@@ -207,7 +210,18 @@ pub async fn extract(options: &ExtractOptions, observer: &dyn JobObserver) -> Re
         tracing::warn!(new = ?added, "labels not in the labels file get new indexes");
     }
 
-    let ctx = session_for(options.partitions);
+    let ctx = match &options.cluster {
+        None => session_for(options.partitions),
+        Some(url) => {
+            if input.kind() == orchard_source::StoreKind::Http {
+                return Err(EngineError::Invalid(
+                    "--cluster needs an input every executor can list; HTTP is not supported".into(),
+                ));
+            }
+            crate::cluster::client::remote_context(url, options.partitions, &options.storage)
+                .await?
+        }
+    };
     register(&ctx, &input);
     register(&ctx, &out);
     let partitions = ctx.state().config().target_partitions();

@@ -33,6 +33,11 @@ impl LabelIndexUdf {
     pub fn into_udf(self) -> ScalarUDF {
         ScalarUDF::new_from_impl(self)
     }
+
+    /// The label index it applies.
+    pub fn index(&self) -> &LabelIndex {
+        &self.index
+    }
 }
 
 impl PartialEq for LabelIndexUdf {

@@ -11,6 +11,7 @@
 //! is the model cache of `orchard-model`.
 
 pub mod checkpoint;
+pub mod cluster;
 pub mod extract;
 pub mod featurize;
 pub mod incremental;

@@ -109,6 +109,21 @@ impl PhotoTable {
             options,
         }
     }
+
+    /// The store the photos are read from.
+    pub fn store_url(&self) -> &ObjectStoreUrl {
+        &self.store_url
+    }
+
+    /// The photos, in order.
+    pub fn photos(&self) -> &[PhotoRef] {
+        &self.photos
+    }
+
+    /// How they are read.
+    pub fn options(&self) -> ScanOptions {
+        self.options
+    }
 }
 
 #[async_trait]

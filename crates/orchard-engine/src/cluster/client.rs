@@ -81,6 +81,11 @@ pub async fn remote_context(
         .execution
         .parquet
         .schema_force_view_types = false;
+    // The spill is one folder per checkpointed chunk (as in `session_for`).
+    config
+        .options_mut()
+        .execution
+        .listing_table_ignore_subdirectory = false;
     let runtime = RuntimeEnvBuilder::new()
         .with_object_store_registry(Arc::new(OrchardObjectStoreRegistry::new(storage.clone())))
         .build_arc()?;
