@@ -12,8 +12,8 @@ use orchard_pca::{Components, Standardize};
 use orchard_source::StorageOptions;
 
 use crate::args::{
-    Backend, Cli, ClusterCommand, Command, ExtractArgs, Format, ModelArgs, ModelCommand, Preprocess, StorageArgs,
-    TransformArgs,
+    Backend, Cli, ClusterCommand, Command, ExtractArgs, Format, ModelArgs, ModelCommand,
+    Preprocess, StorageArgs, TransformArgs,
 };
 use crate::progress::Progress;
 

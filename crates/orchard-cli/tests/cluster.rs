@@ -41,7 +41,12 @@ impl Cluster {
         let port = free_port();
         let log = |name: &str| std::fs::File::create(log_dir.join(name)).unwrap();
         let scheduler = Command::new(env!("CARGO_BIN_EXE_orchard"))
-            .args(["cluster", "scheduler", "--bind", &format!("127.0.0.1:{port}")])
+            .args([
+                "cluster",
+                "scheduler",
+                "--bind",
+                &format!("127.0.0.1:{port}"),
+            ])
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(log("scheduler.log"))
@@ -93,7 +98,11 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        for child in self.executors.iter_mut().chain(std::iter::once(&mut self.scheduler)) {
+        for child in self
+            .executors
+            .iter_mut()
+            .chain(std::iter::once(&mut self.scheduler))
+        {
             let _ = child.kill();
             let _ = child.wait();
         }
@@ -105,7 +114,10 @@ fn logs(dir: &Path) -> String {
     for name in ["scheduler.log", "executor0.log", "executor1.log"] {
         if let Ok(text) = std::fs::read_to_string(dir.join(name)) {
             let tail: Vec<&str> = text.lines().rev().take(15).collect();
-            all += &format!("--- {name}\n{}\n", tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
+            all += &format!(
+                "--- {name}\n{}\n",
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
         }
     }
     all
@@ -116,7 +128,9 @@ fn assert_same_rows(cluster_out: &Path, embedded_out: &Path) {
     let b = rows_by_path(embedded_out);
     assert_eq!(a.len(), b.len());
     for (path, row) in &b {
-        let got = a.get(path).unwrap_or_else(|| panic!("{path} missing from the cluster run"));
+        let got = a
+            .get(path)
+            .unwrap_or_else(|| panic!("{path} missing from the cluster run"));
         assert_eq!(got.label, row.label);
         assert_eq!(got.label_index, row.label_index);
         assert_eq!(got.features, row.features, "features of {path}");
@@ -131,7 +145,10 @@ fn assert_same_rows(cluster_out: &Path, embedded_out: &Path) {
 #[test]
 fn the_cluster_run_equals_the_embedded_run_and_survives_a_lost_executor() {
     let tmp = tempfile::tempdir().unwrap();
-    let photos = subset(tmp.path(), &[("apple", 40), ("lemon", 40), ("raspberry", 40)]);
+    let photos = subset(
+        tmp.path(),
+        &[("apple", 40), ("lemon", 40), ("raspberry", 40)],
+    );
     let embedded = tmp.path().join("embedded");
     let args = |out: &Path| {
         vec![
@@ -143,13 +160,27 @@ fn the_cluster_run_equals_the_embedded_run_and_survives_a_lost_executor() {
             "4".into(),
         ]
     };
-    assert_ok(&Command::new(env!("CARGO_BIN_EXE_orchard")).args(args(&embedded)).output().unwrap());
+    assert_ok(
+        &Command::new(env!("CARGO_BIN_EXE_orchard"))
+            .args(args(&embedded))
+            .output()
+            .unwrap(),
+    );
 
     let mut cluster = Cluster::start(2, tmp.path());
     let out = tmp.path().join("cluster");
     let mut cmd = args(&out);
-    cmd.extend(["--cluster".into(), cluster.url(), "--partitions".into(), "4".into()]);
-    let result = Command::new(env!("CARGO_BIN_EXE_orchard")).args(&cmd).env("RUST_LOG", "warn").output().unwrap();
+    cmd.extend([
+        "--cluster".into(),
+        cluster.url(),
+        "--partitions".into(),
+        "4".into(),
+    ]);
+    let result = Command::new(env!("CARGO_BIN_EXE_orchard"))
+        .args(&cmd)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
     assert!(
         result.status.success(),
         "cluster run failed: {}\n{}",
@@ -162,7 +193,14 @@ fn the_cluster_run_equals_the_embedded_run_and_survives_a_lost_executor() {
     // (its tasks are re-queued), or fails clearly and --resume completes it.
     let out = tmp.path().join("killed");
     let mut cmd = args(&out);
-    cmd.extend(["--cluster".into(), cluster.url(), "--partitions".into(), "4".into(), "--checkpoint-every".into(), "30".into()]);
+    cmd.extend([
+        "--cluster".into(),
+        cluster.url(),
+        "--partitions".into(),
+        "4".into(),
+        "--checkpoint-every".into(),
+        "30".into(),
+    ]);
     let mut child = Command::new(env!("CARGO_BIN_EXE_orchard"))
         .args(&cmd)
         .env("RUST_LOG", "warn")
@@ -176,13 +214,20 @@ fn the_cluster_run_equals_the_embedded_run_and_survives_a_lost_executor() {
     let status = child.wait().unwrap();
     eprintln!(
         "run with a lost executor: {}",
-        if status.success() { "completed" } else { "failed; resuming" }
+        if status.success() {
+            "completed"
+        } else {
+            "failed; resuming"
+        }
     );
     if !status.success() {
         assert!(!out.join("_SUCCESS").exists());
         let mut resume = cmd.clone();
         resume.push("--resume".into());
-        let again = Command::new(env!("CARGO_BIN_EXE_orchard")).args(&resume).output().unwrap();
+        let again = Command::new(env!("CARGO_BIN_EXE_orchard"))
+            .args(&resume)
+            .output()
+            .unwrap();
         assert!(
             again.status.success(),
             "resume after a lost executor failed: {}\n{}",

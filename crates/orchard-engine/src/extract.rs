@@ -215,7 +215,8 @@ pub async fn extract(options: &ExtractOptions, observer: &dyn JobObserver) -> Re
         Some(url) => {
             if input.kind() == orchard_source::StoreKind::Http {
                 return Err(EngineError::Invalid(
-                    "--cluster needs an input every executor can list; HTTP is not supported".into(),
+                    "--cluster needs an input every executor can list; HTTP is not supported"
+                        .into(),
                 ));
             }
             crate::cluster::client::remote_context(url, options.partitions, &options.storage)

@@ -23,7 +23,7 @@ use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::Expr;
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
-use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::stream::RecordBatchReceiverStreamBuilder;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
 };
@@ -33,6 +33,9 @@ use object_store::{ObjectStore, ObjectStoreExt};
 use orchard_source::PhotoEntry;
 
 use crate::schema::photos_schema;
+
+/// Record batches of photos read ahead of the consumer, per partition.
+const READ_AHEAD: usize = 4;
 
 /// One photo to read: what the scan needs of a [`PhotoEntry`].
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -85,7 +88,7 @@ impl Default for ScanOptions {
     fn default() -> Self {
         Self {
             batch_rows: 32,
-            concurrency: 8,
+            concurrency: 16,
             max_bytes: 256 * 1024 * 1024,
             max_bytes_in_flight: default_in_flight(),
         }
@@ -295,13 +298,24 @@ impl ExecutionPlan for PhotoScanExec {
             }
         }))
         .buffered(options.concurrency.max(1));
-        let batches = reads
+        let mut batches = reads
             .chunks(options.batch_rows.max(1))
             .map(move |rows| build_batch(&rows, projection.as_ref()));
-        Ok(Box::pin(RecordBatchStreamAdapter::new(
-            self.schema.clone(),
-            batches,
-        )))
+        // Read ahead in a task of its own: the next batches download while
+        // the consumer (featurisation) works on this one. Without it, reads
+        // only start when the next batch is asked for, and every batch from an
+        // object store waits for its GETs after the previous inference.
+        let mut builder = RecordBatchReceiverStreamBuilder::new(self.schema.clone(), READ_AHEAD);
+        let tx = builder.tx();
+        builder.spawn(async move {
+            while let Some(batch) = batches.next().await {
+                if tx.send(batch).await.is_err() {
+                    break; // the consumer is gone
+                }
+            }
+            Ok(())
+        });
+        Ok(builder.build())
     }
 }
 

@@ -362,7 +362,7 @@ mod tests {
         PhotoRef {
             key: format!("k{i}"),
             path: format!("p{i}"),
-            label: (i % 2 == 0).then(|| format!("l{i}")),
+            label: i.is_multiple_of(2).then(|| format!("l{i}")),
             size: i as u64,
             modified_micros: -(i as i64),
         }
