@@ -301,6 +301,7 @@ pub async fn extract(options: &ExtractOptions, observer: &dyn JobObserver) -> Re
         todo.chunks(chunk_size).collect()
     };
     observer.featurize_started(todo.len() as u64, stats.clone());
+    let chunk_count = chunks.len();
     for (i, photos) in chunks.into_iter().enumerate() {
         let n = first_chunk + i;
         ctx.deregister_table("photos")?;
@@ -328,6 +329,21 @@ pub async fn extract(options: &ExtractOptions, observer: &dyn JobObserver) -> Re
         )
         .await?;
         checkpoint.mark_done(&out, n).await?;
+        if options.cluster.is_some() {
+            // The functions ran on the executors: this process's counters
+            // advance by whole chunks (one Ballista job each).
+            stats
+                .photos
+                .fetch_add(photos.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            tracing::info!(
+                chunk = n + 1,
+                chunks = first_chunk + chunk_count,
+                photos = photos.len(),
+                images_per_second = stats.photos.load(std::sync::atomic::Ordering::Relaxed) as f64
+                    / t.elapsed().as_secs_f64().max(1e-9),
+                "chunk featurized on the cluster"
+            );
+        }
     }
     observer.featurize_finished();
     let featurize_seconds = t.elapsed().as_secs_f64();
