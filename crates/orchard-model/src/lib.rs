@@ -3,7 +3,8 @@
 //! two inference backends behind one trait:
 //!
 //! * [`OrtBackend`]: ONNX Runtime, loaded at run time from `libonnxruntime.so`
-//!   (see [`find_onnxruntime`]); fast (batches of 32).
+//!   (see [`find_onnxruntime`]); fast. Runs one session per core ("lanes")
+//!   for throughput, or one session on every core for latency.
 //! * [`TractBackend`]: tract, pure Rust; the fallback (single images on one
 //!   worker thread per core).
 //!
@@ -13,7 +14,8 @@
 //! use orchard_model::{cached, BackendKind, ModelHome};
 //! # fn main() -> Result<(), orchard_model::ModelError> {
 //! let model = ModelHome::from_env().resolve("mobilenet_v2")?;
-//! let backend = cached(&model.path, &model.spec, BackendKind::Auto, 0)?;
+//! // All cores (0), one lane per core (0).
+//! let backend = cached(&model.path, &model.spec, BackendKind::Auto, 0, 0)?;
 //! let images = vec![0.0f32; 2 * model.spec.image_len()]; // preprocessed with spec.preprocess()
 //! let features = backend.infer(&images, 2)?; // 2 × 1280 values
 //! # Ok(()) }
