@@ -110,8 +110,10 @@ pub trait JobObserver: Send + Sync {
 pub struct Quiet;
 impl JobObserver for Quiet {}
 
-/// A session with `partitions` target partitions (0 = number of cores).
-pub(crate) fn session_for(partitions: usize) -> SessionContext {
+/// Orchard's session settings, shared by embedded runs and cluster clients:
+/// `partitions` target partitions (0 = number of cores), batches of 1024,
+/// plain Utf8 in outputs, spill read from one folder per chunk.
+pub(crate) fn session_config(partitions: usize) -> SessionConfig {
     let partitions = if partitions == 0 {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     } else {
@@ -132,7 +134,12 @@ pub(crate) fn session_for(partitions: usize) -> SessionContext {
         .options_mut()
         .execution
         .listing_table_ignore_subdirectory = false;
-    SessionContext::new_with_config(config)
+    config
+}
+
+/// A session with `partitions` target partitions (0 = number of cores).
+pub(crate) fn session_for(partitions: usize) -> SessionContext {
+    SessionContext::new_with_config(session_config(partitions))
 }
 
 /// Checks every location against the region allow-list (see

@@ -26,7 +26,7 @@ use ballista_core::execution_plans::DistributedQueryExec;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::physical_plan::ExecutionPlan;
-use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::prelude::SessionContext;
 use datafusion_proto::protobuf::LogicalPlanNode;
 use orchard_source::StorageOptions;
 
@@ -57,35 +57,17 @@ pub async fn remote_context(
     partitions: usize,
     storage: &StorageOptions,
 ) -> Result<SessionContext> {
-    let partitions = if partitions == 0 {
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    } else {
-        partitions
-    };
     // No `with_ballista_*` option setter here: they insert Ballista's config
     // extension, and `upgrade_for_ballista` then takes the config as already
     // upgraded and skips Ballista's restrictions. The codec setters only add
     // plain config extensions.
-    let mut config = SessionConfig::new()
-        .with_target_partitions(partitions)
-        .with_batch_size(1024)
-        .with_information_schema(false)
+    let config = crate::extract::session_config(partitions)
         .with_ballista_logical_extension_codec(Arc::new(OrchardLogicalCodec::new(
             CodecRole::Client,
         )))
         .with_ballista_physical_extension_codec(Arc::new(OrchardPhysicalCodec::new(
             CodecRole::Client,
         )));
-    config
-        .options_mut()
-        .execution
-        .parquet
-        .schema_force_view_types = false;
-    // The spill is one folder per checkpointed chunk (as in `session_for`).
-    config
-        .options_mut()
-        .execution
-        .listing_table_ignore_subdirectory = false;
     let runtime = RuntimeEnvBuilder::new()
         .with_object_store_registry(Arc::new(OrchardObjectStoreRegistry::new(storage.clone())))
         .build_arc()?;
