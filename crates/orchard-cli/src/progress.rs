@@ -73,7 +73,7 @@ impl JobObserver for Progress {
                 let bar = ProgressBar::new(total);
                 bar.set_style(
                     ProgressStyle::with_template(
-                        "{spinner} featurize [{bar:40}] {pos}/{len} photos  {per_sec}  ETA {eta}",
+                        "{spinner} featurize [{bar:40}] {pos}/{len} photos  {per_sec}  ETA {eta}  {msg}",
                     )
                     .expect("a valid template")
                     .progress_chars("=> "),
@@ -86,13 +86,21 @@ impl JobObserver for Progress {
                 let stopped = stop.load(Ordering::Relaxed);
                 if let Some(bar) = &bar {
                     bar.set_position(done);
+                    bar.set_message(cluster_tasks(&stats).unwrap_or_default());
                 } else if stopped || last_log.elapsed() >= Duration::from_secs(5) {
                     let secs = started.elapsed().as_secs_f64().max(1e-9);
-                    tracing::info!(
-                        "featurized {done}/{total} photos ({:.0} images/s, {} failed)",
-                        done as f64 / secs,
-                        stats.failed.load(Ordering::Relaxed)
-                    );
+                    let rate = done as f64 / secs;
+                    match cluster_tasks(&stats) {
+                        Some(tasks) => {
+                            tracing::info!(
+                                "featurized {done}/{total} photos ({rate:.0} images/s, {tasks})"
+                            )
+                        }
+                        None => tracing::info!(
+                            "featurized {done}/{total} photos ({rate:.0} images/s, {} failed)",
+                            stats.failed.load(Ordering::Relaxed)
+                        ),
+                    }
                     last_log = Instant::now();
                 }
                 if stopped {
@@ -110,6 +118,18 @@ impl JobObserver for Progress {
     fn featurize_finished(&self) {
         self.stop_ticker();
     }
+}
+
+/// `cluster tasks D/T` on a cluster run whose scheduler reports tasks; the
+/// photos' own failures are counted on the executors, not here.
+fn cluster_tasks(stats: &FeaturizeStats) -> Option<String> {
+    let total = stats.tasks_total.load(Ordering::Relaxed);
+    (total > 0).then(|| {
+        format!(
+            "cluster tasks {}/{total}",
+            stats.tasks_done.load(Ordering::Relaxed)
+        )
+    })
 }
 
 impl Drop for Progress {

@@ -182,16 +182,23 @@ fn the_cluster_run_equals_the_embedded_run_and_survives_a_lost_executor() {
     ]);
     let result = Command::new(env!("CARGO_BIN_EXE_orchard"))
         .args(&cmd)
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", "info")
         .output()
         .unwrap();
+    let client_log = String::from_utf8_lossy(&result.stderr);
     assert!(
         result.status.success(),
-        "cluster run failed: {}\n{}",
-        String::from_utf8_lossy(&result.stderr),
+        "cluster run failed: {client_log}\n{}",
         logs(tmp.path())
     );
     assert_same_rows(&out, &embedded);
+    // Progress by task, from the scheduler: 120 photos in one chunk, planned
+    // as 4 scan partitions, one task each.
+    assert!(
+        client_log.contains("featurized 120/120 photos")
+            && client_log.contains("cluster tasks 4/4"),
+        "no task progress in the client's log:\n{client_log}"
+    );
 
     // Kill one executor while a job runs: the job completes on the other
     // (its tasks are re-queued), or fails clearly and --resume completes it.

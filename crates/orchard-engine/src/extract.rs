@@ -1,6 +1,7 @@
 //! The extraction job: photos → features → PCA → part files, as DataFusion plans.
 
 use std::collections::HashSet;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -15,12 +16,13 @@ use orchard_source::{list_photos, LabelIndex, Location, PhotoGlob, StorageOption
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{self, Checkpoint, JobFingerprint, JobState, DEFAULT_CHECKPOINT_EVERY};
+use crate::cluster::progress::{JobWatch, SchedulerApi, TaskCounts};
 use crate::featurize::{FeaturizeStats, FeaturizeUdf, ModelRef};
 use crate::incremental;
 use crate::labels_udf::LabelIndexUdf;
 use crate::output::{self, ERRORS, LABELS, PCA_DIR, PCA_MODEL, RUN, SUCCESS, TEMPORARY};
 use crate::pca_udf::{PcaProjectUdf, PcaStatsUdaf};
-use crate::photos::{PhotoRef, PhotoTable, ScanOptions};
+use crate::photos::{scan_partitions, PhotoRef, PhotoTable, ScanOptions};
 use crate::report::{peak_rss_bytes, Counts, ModelReport, PcaReport, RunReport, Seconds};
 use crate::schema::errors_schema;
 use crate::sink::{PartFormat, PartWriterExec, PartWriterOptions};
@@ -109,6 +111,40 @@ pub trait JobObserver: Send + Sync {
 /// An observer that shows nothing.
 pub struct Quiet;
 impl JobObserver for Quiet {}
+
+/// Maps the task counts of one chunk's cluster job onto the featurisation
+/// counters: tasks as reported (at least the planned scan partitions), and
+/// photos in proportion to the tasks done (the chunk's photos are split
+/// evenly across its tasks).
+struct ChunkProgress {
+    stats: Arc<FeaturizeStats>,
+    /// Tasks of the chunks before this one.
+    tasks_before: TaskCounts,
+    /// Tasks this chunk's job is planned to have (its scan partitions).
+    planned_tasks: u64,
+    /// Photos of the chunks before this one.
+    photos_before: u64,
+    /// Photos of this chunk.
+    photos: u64,
+}
+
+impl ChunkProgress {
+    fn show(&self, job: TaskCounts) {
+        let total = job.total.max(self.planned_tasks).max(1);
+        let done = job.done.min(total);
+        let stats = &self.stats;
+        stats
+            .tasks_total
+            .store(self.tasks_before.total + total, Ordering::Relaxed);
+        stats
+            .tasks_done
+            .store(self.tasks_before.done + done, Ordering::Relaxed);
+        stats.photos.store(
+            self.photos_before + self.photos * done / total,
+            Ordering::Relaxed,
+        );
+    }
+}
 
 /// Orchard's session settings, shared by embedded runs and cluster clients:
 /// `partitions` target partitions (0 = number of cores), batches of 1024,
@@ -309,6 +345,8 @@ pub async fn extract(options: &ExtractOptions, observer: &dyn JobObserver) -> Re
     };
     observer.featurize_started(todo.len() as u64, stats.clone());
     let chunk_count = chunks.len();
+    let scheduler_api = options.cluster.as_deref().map(SchedulerApi::new);
+    let mut tasks_before = TaskCounts::default();
     for (i, photos) in chunks.into_iter().enumerate() {
         let n = first_chunk + i;
         ctx.deregister_table("photos")?;
@@ -325,6 +363,28 @@ pub async fn extract(options: &ExtractOptions, observer: &dyn JobObserver) -> Re
             .await?
             .create_physical_plan()
             .await?;
+        // On a cluster the functions run on the executors, so this process's
+        // counters follow the chunk's Ballista job instead.
+        let photos_before = stats.photos.load(Ordering::Relaxed);
+        let watch = scheduler_api.as_ref().map(|api| {
+            let planned = scan_partitions(
+                ctx.state().config().target_partitions(),
+                photos.len(),
+                &options.scan,
+            );
+            let update = ChunkProgress {
+                stats: stats.clone(),
+                tasks_before,
+                planned_tasks: planned as u64,
+                photos_before,
+                photos: photos.len() as u64,
+            };
+            JobWatch::start(
+                api.clone(),
+                features_plan.clone(),
+                Arc::new(move |c| update.show(c)),
+            )
+        });
         write_parts(
             &ctx,
             features_plan,
@@ -336,17 +396,24 @@ pub async fn extract(options: &ExtractOptions, observer: &dyn JobObserver) -> Re
         )
         .await?;
         checkpoint.mark_done(&out, n).await?;
-        if options.cluster.is_some() {
-            // The functions ran on the executors: this process's counters
-            // advance by whole chunks (one Ballista job each).
+        if let Some(watch) = watch {
+            let tasks = watch.finish().await.unwrap_or_default();
+            // As shown (total at least the planned tasks), for the next chunk.
+            tasks_before = TaskCounts {
+                done: stats.tasks_done.load(Ordering::Relaxed),
+                total: stats.tasks_total.load(Ordering::Relaxed),
+                failed: tasks_before.failed + tasks.failed,
+            };
             stats
                 .photos
-                .fetch_add(photos.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                .store(photos_before + photos.len() as u64, Ordering::Relaxed);
             tracing::info!(
                 chunk = n + 1,
                 chunks = first_chunk + chunk_count,
                 photos = photos.len(),
-                images_per_second = stats.photos.load(std::sync::atomic::Ordering::Relaxed) as f64
+                tasks = tasks.total,
+                failed_task_attempts = tasks.failed,
+                images_per_second = stats.photos.load(Ordering::Relaxed) as f64
                     / t.elapsed().as_secs_f64().max(1e-9),
                 "chunk featurized on the cluster"
             );

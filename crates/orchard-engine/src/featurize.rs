@@ -74,6 +74,12 @@ pub struct FeaturizeStats {
     pub prepare_nanos: AtomicU64,
     /// Nanoseconds spent in model inference (summed over calls).
     pub infer_nanos: AtomicU64,
+    /// Cluster runs only: Ballista tasks of the featurisation jobs finished
+    /// so far (read from the scheduler), summed over chunks.
+    pub tasks_done: AtomicU64,
+    /// Cluster runs only: Ballista tasks of the featurisation jobs planned
+    /// so far; 0 in embedded runs, or when the scheduler does not say.
+    pub tasks_total: AtomicU64,
 }
 
 impl FeaturizeStats {

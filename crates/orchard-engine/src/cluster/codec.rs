@@ -7,7 +7,7 @@
 //!
 //! * [`OrchardLogicalCodec`] (client → scheduler, `LogicalPlanNode`):
 //!   `featurize`, `pca_stats`, `pca_project`, `label_index`, and `PhotoTable`,
-//!   which the scheduler decodes as [`ClusterPhotoTable`].
+//!   which the scheduler decodes as `PhotoTable::distributed`.
 //! * [`OrchardPhysicalCodec`] (scheduler → executors, `PhysicalPlanNode`): the
 //!   same functions, [`PhotoReadExec`], and `PhotoScanExec` when it has a
 //!   single partition (with more, tasks would each read all of them; see
@@ -37,7 +37,7 @@ use orchard_source::LabelIndex;
 use serde::{Deserialize, Serialize};
 
 use crate::cluster::model::{resolve_model, MissingModelUdf};
-use crate::cluster::scan::{ClusterPhotoTable, PhotoReadExec};
+use crate::cluster::scan::PhotoReadExec;
 use crate::featurize::{FeaturizeUdf, ModelRef, FEATURIZE};
 use crate::labels_udf::{LabelIndexUdf, LABEL_INDEX_FN};
 use crate::pca_udf::{PcaProjectUdf, PcaStatsUdaf, PCA_PROJECT, PCA_STATS};
@@ -249,15 +249,7 @@ fn missing_payload<T>(name: &str) -> Option<Result<T>> {
 }
 
 fn photo_table_payload(node: &dyn TableProvider) -> Option<Payload> {
-    if let Some(t) = node.downcast_ref::<PhotoTable>() {
-        // NEEDS `PhotoTable::{store_url, photos, options}` getters (photos.rs).
-        return Some(Payload::PhotoTable {
-            store_url: t.store_url().as_str().to_string(),
-            photos: t.photos().to_vec(),
-            options: t.options(),
-        });
-    }
-    node.downcast_ref::<ClusterPhotoTable>()
+    node.downcast_ref::<PhotoTable>()
         .map(|t| Payload::PhotoTable {
             store_url: t.store_url().as_str().to_string(),
             photos: t.photos().to_vec(),
@@ -316,7 +308,7 @@ impl LogicalExtensionCodec for OrchardLogicalCodec {
                         photos_schema().fields().len()
                     );
                 }
-                Ok(Arc::new(ClusterPhotoTable::new(
+                Ok(Arc::new(PhotoTable::distributed(
                     ObjectStoreUrl::parse(&store_url)?,
                     photos,
                     options,

@@ -6,7 +6,7 @@
 //!     │  logical plan (+ PhotoTable, UDF payloads) ──gRPC──▶ scheduler
 //!     ▼
 //!  orchard cluster scheduler --bind 0.0.0.0:50050          (scheduler)
-//!     │  decodes with OrchardLogicalCodec: PhotoTable → ClusterPhotoTable
+//!     │  decodes with OrchardLogicalCodec: PhotoTable → PhotoTable::distributed
 //!     │  plans stages; each task plan encoded with OrchardPhysicalCodec
 //!     ▼
 //!  orchard cluster executor --scheduler host:50050 --slots N   (executors)
@@ -42,6 +42,7 @@ pub mod client;
 pub mod codec;
 pub mod model;
 pub mod process;
+pub mod progress;
 pub mod scan;
 pub mod store;
 

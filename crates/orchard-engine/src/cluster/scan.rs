@@ -23,19 +23,15 @@
 use std::fmt;
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, Int64Array, RecordBatch, StringArray, UInt64Array,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef, UInt64Type};
-use datafusion::catalog::Session;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{project_schema, DataFusionError, Result};
 use datafusion::datasource::memory::MemorySourceConfig;
-use datafusion::datasource::{TableProvider, TableType};
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
-use datafusion::logical_expr::Expr;
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
@@ -103,111 +99,28 @@ pub fn refs_from_batch(batch: &RecordBatch) -> Result<Vec<PhotoRef>> {
         .collect())
 }
 
-/// Splits `items` into `n` contiguous, nearly equal parts (order kept).
-///
-/// Must stay identical to `photos::split_contiguous` (private there), so that
-/// a cluster run groups photos into batches exactly as an embedded run does.
-pub(crate) fn split_contiguous(items: &[PhotoRef], n: usize) -> Vec<Vec<PhotoRef>> {
-    let n = n.max(1);
-    let base = items.len() / n;
-    let extra = items.len() % n;
-    let mut out = Vec::with_capacity(n);
-    let mut start = 0;
-    for i in 0..n {
-        let len = base + usize::from(i < extra);
-        out.push(items[start..start + len].to_vec());
-        start += len;
-    }
-    out
-}
-
-/// The number of scan partitions for `photos` photos; the formula of
-/// `PhotoTable::scan`.
-pub(crate) fn scan_partitions(
-    target_partitions: usize,
-    photos: usize,
-    options: &ScanOptions,
-) -> usize {
-    let wanted = target_partitions.max(1);
-    let per_partition = options.batch_rows.max(1);
-    wanted.min(photos.div_ceil(per_partition)).max(1)
-}
-
-/// The photos table as decoded on the scheduler: same data and schema as
-/// `PhotoTable`, planned as [`PhotoReadExec`] over an in-memory leaf.
-#[derive(Debug)]
-pub struct ClusterPhotoTable {
+/// The plan of `PhotoTable::distributed`: the references of each part in an
+/// in-memory leaf (one partition per part), read by [`PhotoReadExec`].
+pub(crate) fn distributed_read(
+    parts: &[Vec<PhotoRef>],
     store_url: ObjectStoreUrl,
-    photos: Arc<Vec<PhotoRef>>,
     options: ScanOptions,
-}
-
-impl ClusterPhotoTable {
-    /// A table over `photos`, read from the store registered for `store_url`.
-    pub fn new(store_url: ObjectStoreUrl, photos: Vec<PhotoRef>, options: ScanOptions) -> Self {
-        Self {
-            store_url,
-            photos: Arc::new(photos),
-            options,
-        }
-    }
-
-    /// The store the photos are read from.
-    pub fn store_url(&self) -> &ObjectStoreUrl {
-        &self.store_url
-    }
-
-    /// The photos.
-    pub fn photos(&self) -> &Arc<Vec<PhotoRef>> {
-        &self.photos
-    }
-
-    /// The read options.
-    pub fn options(&self) -> ScanOptions {
-        self.options
-    }
-}
-
-#[async_trait]
-impl TableProvider for ClusterPhotoTable {
-    fn schema(&self) -> SchemaRef {
-        photos_schema()
-    }
-
-    fn table_type(&self) -> TableType {
-        TableType::Base
-    }
-
-    async fn scan(
-        &self,
-        state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
-        _limit: Option<usize>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        let n = scan_partitions(
-            state.config().target_partitions(),
-            self.photos.len(),
-            &self.options,
-        );
-        let partitions = split_contiguous(&self.photos, n)
-            .iter()
-            .map(|part| -> Result<Vec<RecordBatch>> {
-                if part.is_empty() {
-                    Ok(Vec::new())
-                } else {
-                    Ok(vec![refs_batch(part)?])
-                }
-            })
-            .collect::<Result<Vec<Vec<RecordBatch>>>>()?;
-        let input = MemorySourceConfig::try_new_exec(&partitions, refs_schema(), None)?;
-        Ok(Arc::new(PhotoReadExec::try_new(
-            input,
-            self.store_url.clone(),
-            self.options,
-            projection.cloned(),
-        )?))
-    }
+    projection: Option<Vec<usize>>,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    let partitions = parts
+        .iter()
+        .map(|part| -> Result<Vec<RecordBatch>> {
+            if part.is_empty() {
+                Ok(Vec::new())
+            } else {
+                Ok(vec![refs_batch(part)?])
+            }
+        })
+        .collect::<Result<Vec<Vec<RecordBatch>>>>()?;
+    let input = MemorySourceConfig::try_new_exec(&partitions, refs_schema(), None)?;
+    Ok(Arc::new(PhotoReadExec::try_new(
+        input, store_url, options, projection,
+    )?))
 }
 
 /// Reads the photos whose references its input partition holds; one output
@@ -373,12 +286,5 @@ mod tests {
         let photos: Vec<_> = (0..5).map(photo).collect();
         let batch = refs_batch(&photos).unwrap();
         assert_eq!(refs_from_batch(&batch).unwrap(), photos);
-    }
-
-    #[test]
-    fn split_matches_the_embedded_split() {
-        let photos: Vec<_> = (0..7).map(photo).collect();
-        let lens: Vec<_> = split_contiguous(&photos, 3).iter().map(Vec::len).collect();
-        assert_eq!(lens, [3, 2, 2]);
     }
 }

@@ -1,0 +1,219 @@
+//! Cluster progress on the client: tasks done/total of the job a plan
+//! submitted, read from the scheduler's REST API
+//! (`GET /api/job/{job_id}/stages`, served on the scheduler's gRPC port;
+//! Ballista's gRPC job status carries no task counts).
+//!
+//! Progress is best effort: when the scheduler does not answer (an older
+//! scheduler, a proxy that only passes gRPC), the client says so once in its
+//! log and shows progress by chunk, as it would without this module.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ballista_api_types::dto::{QueryStagesResponse, TaskStatus};
+use datafusion::physical_plan::ExecutionPlan;
+use tokio::task::JoinHandle;
+
+use crate::cluster::client::job_id;
+
+/// How often a running job is polled.
+pub const POLL_EVERY: Duration = Duration::from_millis(500);
+
+/// Task counts of one job (or, summed, of several).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TaskCounts {
+    /// Tasks that finished successfully.
+    pub done: u64,
+    /// Tasks of all the job's stages planned so far.
+    pub total: u64,
+    /// Task attempts that failed (they are retried, up to Ballista's limit).
+    pub failed: u64,
+}
+
+impl TaskCounts {
+    /// Counts of a `/api/job/{id}/stages` answer.
+    pub fn of(stages: &QueryStagesResponse) -> Self {
+        let mut counts = TaskCounts::default();
+        for task in stages.stages.iter().flat_map(|s| &s.tasks) {
+            counts.total += 1;
+            match task.as_ref().map(|t| &t.status) {
+                Some(TaskStatus::Successful) => counts.done += 1,
+                Some(TaskStatus::Failed { .. }) => counts.failed += 1,
+                Some(TaskStatus::Running) | None => {}
+            }
+        }
+        counts
+    }
+}
+
+/// A reader of the scheduler's REST API.
+#[derive(Debug, Clone)]
+pub struct SchedulerApi {
+    client: reqwest::Client,
+    base: String,
+}
+
+impl SchedulerApi {
+    /// The API of the scheduler at `cluster` (`df://host:port`, `host:port`
+    /// or `host`; port 50050 by default).
+    pub fn new(cluster: &str) -> Self {
+        SchedulerApi {
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(5))
+                .build()
+                .unwrap_or_default(),
+            base: http_base(cluster),
+        }
+    }
+
+    /// Task counts of job `job_id`.
+    pub async fn tasks(&self, job_id: &str) -> Result<TaskCounts, String> {
+        let url = format!("{}/api/job/{job_id}/stages", self.base);
+        let response = self
+            .client
+            .get(&url)
+            .send()
+            .await
+            .map_err(|e| format!("GET {url}: {e}"))?;
+        let status = response.status();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| format!("GET {url}: {e}"))?;
+        if !status.is_success() {
+            let text = String::from_utf8_lossy(&body);
+            return Err(format!("GET {url}: {status} {}", text.trim()));
+        }
+        let stages: QueryStagesResponse =
+            serde_json::from_slice(&body).map_err(|e| format!("GET {url}: {e}"))?;
+        Ok(TaskCounts::of(&stages))
+    }
+}
+
+/// `http://host:port` of a scheduler URL.
+fn http_base(cluster: &str) -> String {
+    let authority = cluster
+        .split_once("://")
+        .map_or(cluster, |(_, rest)| rest)
+        .trim_end_matches('/');
+    if authority
+        .rsplit_once(':')
+        .is_some_and(|(_, port)| !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()))
+    {
+        format!("http://{authority}")
+    } else {
+        format!("http://{authority}:50050")
+    }
+}
+
+/// Watches the job of one plan while it runs: polls every [`POLL_EVERY`]
+/// and calls `update` with its task counts. Dropping it stops the polling.
+pub struct JobWatch {
+    api: SchedulerApi,
+    plan: Arc<dyn ExecutionPlan>,
+    update: Arc<dyn Fn(TaskCounts) + Send + Sync>,
+    poller: JoinHandle<()>,
+}
+
+impl JobWatch {
+    /// Starts watching `plan` (a plan of a remote context; its job id is
+    /// known once the plan has been executed).
+    pub fn start(
+        api: SchedulerApi,
+        plan: Arc<dyn ExecutionPlan>,
+        update: Arc<dyn Fn(TaskCounts) + Send + Sync>,
+    ) -> Self {
+        let poller = tokio::spawn({
+            let (api, plan, update) = (api.clone(), plan.clone(), update.clone());
+            async move {
+                let mut complained = false;
+                loop {
+                    tokio::time::sleep(POLL_EVERY).await;
+                    let Some(id) = job_id(&plan) else { continue };
+                    match api.tasks(&id).await {
+                        Ok(counts) => update(counts),
+                        // The job may not be registered yet; say it once.
+                        Err(e) if !complained => {
+                            complained = true;
+                            tracing::debug!("no task progress from the scheduler: {e}");
+                        }
+                        Err(_) => {}
+                    }
+                }
+            }
+        });
+        JobWatch {
+            api,
+            plan,
+            update,
+            poller,
+        }
+    }
+
+    /// Stops polling, reads the finished job's counts once more, reports
+    /// them to `update` and returns them (`None` when the scheduler did not
+    /// answer).
+    pub async fn finish(self) -> Option<TaskCounts> {
+        self.poller.abort();
+        let id = job_id(&self.plan)?;
+        match self.api.tasks(&id).await {
+            Ok(counts) => {
+                (self.update)(counts);
+                Some(counts)
+            }
+            Err(e) => {
+                tracing::info!("cluster progress by task is unavailable: {e}");
+                None
+            }
+        }
+    }
+}
+
+impl Drop for JobWatch {
+    fn drop(&mut self) {
+        self.poller.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scheduler_urls_to_http() {
+        assert_eq!(http_base("df://h:1"), "http://h:1");
+        assert_eq!(http_base("h:1"), "http://h:1");
+        assert_eq!(http_base("df://h"), "http://h:50050");
+        assert_eq!(http_base("h/"), "http://h:50050");
+    }
+
+    #[test]
+    fn counts_tasks_by_status() {
+        let json = serde_json::json!({"stages": [
+            {"stage_id": "1", "stage_status": "Running", "input_rows": 0, "output_rows": 0,
+             "tasks": [
+                {"id": 0, "status": "Successful", "partition_id": [0], "scheduled_time": 0,
+                 "launch_time": 0, "start_exec_time": 0, "end_exec_time": 0,
+                 "exec_duration": 0, "finish_time": 0, "input_rows": 0, "output_rows": 0},
+                {"id": 1, "status": "Running", "partition_id": [1], "scheduled_time": 0,
+                 "launch_time": 0, "start_exec_time": 0, "end_exec_time": 0,
+                 "exec_duration": 0, "finish_time": 0, "input_rows": 0, "output_rows": 0},
+                {"id": 2, "status": {"Failed": {"reason": "ExecutionError", "error": "x"}},
+                 "partition_id": [2], "scheduled_time": 0, "launch_time": 0,
+                 "start_exec_time": 0, "end_exec_time": 0, "exec_duration": 0,
+                 "finish_time": 0, "input_rows": 0, "output_rows": 0},
+                null
+             ]}
+        ]});
+        let stages: QueryStagesResponse = serde_json::from_value(json).unwrap();
+        let counts = TaskCounts::of(&stages);
+        assert_eq!(
+            counts,
+            TaskCounts {
+                done: 1,
+                total: 4,
+                failed: 1
+            }
+        );
+    }
+}

@@ -1,0 +1,155 @@
+//! JPEG decoding with libjpeg-turbo's decoder, the one PIL uses, so that
+//! Orchard sees the very pixels the seed pipeline saw.
+//!
+//! The decoder is the libjpeg-turbo code vendored by mozjpeg (its changes are
+//! all on the encoder side), built from C by the `mozjpeg-sys` crate. It runs
+//! with libjpeg's and Pillow's defaults: the accurate integer IDCT
+//! (`JDCT_ISLOW`) and "fancy" (triangular) chroma upsampling. libjpeg-turbo's
+//! SIMD kernels for these are bit-exact with its C code, so the output equals
+//! Pillow's, whose wheels carry a SIMD build.
+//!
+//! Only what libjpeg turns into RGB by itself is decoded here: YCbCr,
+//! grayscale and RGB JPEGs. Anything else (CMYK/YCCK, 12-bit), and any file
+//! on which libjpeg so much as *warns* (corrupt or truncated data, which it
+//! would otherwise paper over with grey), is declined and left to the
+//! fallback decoder (zune-jpeg through `image`), which decides between
+//! pixels and a clear error exactly as before.
+
+use std::mem;
+use std::os::raw::c_int;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+
+use mozjpeg::{DctMethod, Decompress};
+use mozjpeg_sys::{jpeg_common_struct, jpeg_error_mgr, jpeg_std_error, J_COLOR_SPACE};
+
+/// Why libjpeg declined a file (for debugging; the fallback decoder reports
+/// the user-facing error).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Declined(pub String);
+
+/// Decode `bytes` to packed RGB8 into `buf` (resized to fit), returning
+/// `(width, height)` as stored in the file (no orientation applied).
+pub(crate) fn decode_rgb8(bytes: &[u8], buf: &mut Vec<u8>) -> Result<(u32, u32), Declined> {
+    catch_unwind(AssertUnwindSafe(|| decode_unwinding(bytes, buf))).unwrap_or_else(|payload| {
+        Err(Declined(
+            payload
+                .downcast_ref::<String>()
+                .cloned()
+                .unwrap_or_else(|| "libjpeg stopped".into()),
+        ))
+    })
+}
+
+/// The decode proper. libjpeg reports errors and warnings through the error
+/// manager, which unwinds (see [`strict_error_mgr`]); `decode_rgb8` catches.
+fn decode_unwinding(bytes: &[u8], buf: &mut Vec<u8>) -> Result<(u32, u32), Declined> {
+    let io = |e: std::io::Error| Declined(e.to_string());
+    let mut dec = Decompress::with_err(strict_error_mgr())
+        .from_mem(bytes)
+        .map_err(io)?;
+    match dec.color_space() {
+        J_COLOR_SPACE::JCS_YCbCr | J_COLOR_SPACE::JCS_GRAYSCALE | J_COLOR_SPACE::JCS_RGB => {}
+        other => return Err(Declined(format!("colour space {other:?}"))),
+    }
+    // libjpeg's defaults, which Pillow keeps; set explicitly all the same.
+    dec.dct_method(DctMethod::IntegerSlow);
+    dec.do_fancy_upsampling(true);
+    let mut started = dec.to_colorspace(J_COLOR_SPACE::JCS_RGB).map_err(io)?;
+    let (width, height) = (started.width(), started.height());
+    let len = width
+        .checked_mul(height)
+        .and_then(|p| p.checked_mul(3))
+        .ok_or_else(|| Declined("image too large".into()))?;
+    buf.clear();
+    buf.resize(len, 0);
+    started.read_scanlines_into::<u8>(buf).map_err(io)?;
+    started.finish().map_err(io)?;
+    let dim = |v: usize| u32::try_from(v).map_err(|_| Declined("image too large".into()));
+    Ok((dim(width)?, dim(height)?))
+}
+
+/// libjpeg's standard error manager, except that errors *and warnings*
+/// unwind with the formatted message instead of printing to stderr (errors)
+/// or carrying on (warnings).
+fn strict_error_mgr() -> jpeg_error_mgr {
+    // SAFETY: jpeg_std_error fills every field of a zeroed jpeg_error_mgr;
+    // the struct holds no pointers into itself, so it may then be moved.
+    unsafe {
+        let mut err: jpeg_error_mgr = mem::zeroed();
+        jpeg_std_error(&mut err);
+        err.error_exit = Some(unwind_on_error);
+        err.emit_message = Some(unwind_on_warning);
+        err
+    }
+}
+
+extern "C-unwind" fn unwind_on_error(cinfo: &mut jpeg_common_struct) {
+    resume_unwind(Box::new(format!("libjpeg: {}", message(cinfo))));
+}
+
+/// `msg_level` < 0 is a warning (corrupt data); ≥ 0 are trace messages.
+extern "C-unwind" fn unwind_on_warning(cinfo: &mut jpeg_common_struct, msg_level: c_int) {
+    if msg_level < 0 {
+        resume_unwind(Box::new(format!("libjpeg warning: {}", message(cinfo))));
+    }
+}
+
+/// The current message, formatted by libjpeg (at most 80 bytes).
+fn message(cinfo: &mut jpeg_common_struct) -> String {
+    // SAFETY: `cinfo.err` is the manager installed above, valid for the
+    // whole decode; `format_message` writes a NUL-terminated string of at
+    // most JMSG_LENGTH_MAX (80) bytes into the buffer. mozjpeg-sys declares
+    // the buffer `&[u8; 80]` although libjpeg writes to it, so it is passed
+    // through a raw pointer.
+    unsafe {
+        let Some(err) = cinfo.err.as_ref() else {
+            return "unknown error".into();
+        };
+        let code = err.msg_code;
+        let Some(format) = err.format_message else {
+            return format!("code {code}");
+        };
+        let mut buffer = [0u8; 80];
+        let ptr = buffer.as_mut_ptr() as *const [u8; 80];
+        format(cinfo, &*ptr);
+        let end = buffer.iter().position(|&b| b == 0).unwrap_or(buffer.len());
+        String::from_utf8_lossy(&buffer[..end]).into_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> Vec<u8> {
+        let path = format!("{}/fixtures/pil/decode/{name}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    #[test]
+    fn decodes_baseline_and_progressive() {
+        let mut buf = Vec::new();
+        for name in ["orient1.jpg", "progressive.jpg", "gray_jpeg.jpg"] {
+            let (w, h) = decode_rgb8(&fixture(name), &mut buf).unwrap();
+            assert_eq!(buf.len(), w as usize * h as usize * 3, "{name}");
+        }
+    }
+
+    #[test]
+    fn declines_cmyk() {
+        let err = decode_rgb8(&fixture("cmyk.jpg"), &mut Vec::new()).unwrap_err();
+        assert!(err.0.contains("CMYK"), "{err:?}");
+    }
+
+    #[test]
+    fn declines_truncated_and_garbage_without_printing() {
+        let whole = fixture("orient1.jpg");
+        let mut buf = Vec::new();
+        for cut in [whole.len() / 2, whole.len() - 2, 3] {
+            let err = decode_rgb8(&whole[..cut], &mut buf).unwrap_err();
+            assert!(err.0.starts_with("libjpeg"), "cut at {cut}: {err:?}");
+        }
+        let err = decode_rgb8(b"not a jpeg at all", &mut buf).unwrap_err();
+        assert!(err.0.contains("Not a JPEG file"), "{err:?}");
+    }
+}
