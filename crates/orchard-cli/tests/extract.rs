@@ -342,22 +342,17 @@ fn output_opens_as_is_in_pyarrow_and_duckdb() {
         "--keep-features",
     ]);
     assert_ok(&result);
-    let python = python();
-    assert!(
-        python.exists(),
-        "{} is missing: run scripts/setup.sh (or set ORCHARD_PYTHON to a Python with pyarrow and duckdb)",
-        python.display()
-    );
-    let check = std::process::Command::new(&python)
-        .arg(repo_root().join("tests/python/check_output.py"))
-        .arg(&out)
-        .args(["--rows", "12", "--k", "5", "--features", "1280"])
-        .output()
-        .expect("run the Python check");
-    assert!(
-        check.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&check.stdout),
-        String::from_utf8_lossy(&check.stderr)
+    run_python_script(
+        "check_output.py",
+        &[
+            out.to_str().unwrap(),
+            "--rows",
+            "12",
+            "--k",
+            "5",
+            "--features",
+            "1280",
+        ],
+        &[],
     );
 }

@@ -7,7 +7,6 @@
 mod common;
 
 use std::collections::HashMap;
-use std::process::Command;
 
 use common::*;
 
@@ -19,18 +18,19 @@ fn features_match_the_seed_pipeline_on_photos_of_every_kind() {
     let info: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
     let model = info["path"].as_str().expect("model path");
 
-    let made = Command::new(python())
-        .arg(repo_root().join("tests/python/seed_parity.py"))
-        .args(["--model", model, "--sample"])
-        .arg(sample_dir())
-        .arg("--out")
-        .arg(tmp.path())
-        .output()
-        .expect("run seed_parity.py");
-    assert!(
-        made.status.success(),
-        "seed_parity.py: {}",
-        String::from_utf8_lossy(&made.stderr)
+    let out_dir = tmp.path().to_str().unwrap();
+    let sample = sample_dir();
+    run_python_script(
+        "seed_parity.py",
+        &[
+            "--model",
+            model,
+            "--sample",
+            sample.to_str().unwrap(),
+            "--out",
+            out_dir,
+        ],
+        &[],
     );
     let expected: HashMap<String, Vec<f32>> =
         serde_json::from_slice(&std::fs::read(tmp.path().join("expected.json")).unwrap()).unwrap();

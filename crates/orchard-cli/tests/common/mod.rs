@@ -118,6 +118,35 @@ pub fn python() -> PathBuf {
         .unwrap_or_else(|| repo_root().join(".venv/bin/python"))
 }
 
+/// Runs `tests/python/SCRIPT args…` with [`python`] and the extra `env`;
+/// returns its stdout, failing the test (with the script's output) if it
+/// fails or the virtual environment is missing.
+pub fn run_python_script<S: AsRef<std::ffi::OsStr>>(
+    script: &str,
+    args: &[S],
+    env: &[(&str, &str)],
+) -> String {
+    let python = python();
+    assert!(
+        python.exists(),
+        "{} is missing: run scripts/setup.sh (or set ORCHARD_PYTHON)",
+        python.display()
+    );
+    let out = Command::new(&python)
+        .arg(repo_root().join("tests/python").join(script))
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap_or_else(|e| panic!("run {script}: {e}"));
+    assert!(
+        out.status.success(),
+        "{script} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 /// One output row, read back from the part files.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
@@ -229,20 +258,18 @@ impl S3Server {
 
     /// Runs `tests/python/s3_fixture.py ENDPOINT args…`; returns stdout.
     pub fn fixture(&self, args: &[&str]) -> String {
-        let out = Command::new(python())
-            .arg(repo_root().join("tests/python/s3_fixture.py"))
-            .arg(self.endpoint())
-            .args(args)
-            .env("AWS_ACCESS_KEY_ID", TEST_KEY_ID)
-            .env("AWS_SECRET_ACCESS_KEY", TEST_SECRET)
-            .output()
-            .expect("run s3_fixture.py");
-        assert!(
-            out.status.success(),
-            "s3_fixture.py {args:?} failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        let endpoint = self.endpoint();
+        let all: Vec<&str> = std::iter::once(endpoint.as_str())
+            .chain(args.iter().copied())
+            .collect();
+        run_python_script(
+            "s3_fixture.py",
+            &all,
+            &[
+                ("AWS_ACCESS_KEY_ID", TEST_KEY_ID),
+                ("AWS_SECRET_ACCESS_KEY", TEST_SECRET),
+            ],
+        )
     }
 
     /// Keys under `prefix` in `bucket`.
