@@ -113,36 +113,54 @@ pub struct Quiet;
 impl JobObserver for Quiet {}
 
 /// Maps the task counts of one chunk's cluster job onto the featurisation
-/// counters: tasks as reported (at least the planned scan partitions), and
-/// photos in proportion to the tasks done (the chunk's photos are split
-/// evenly across its tasks).
+/// counters, on top of what they showed when the chunk started: tasks as
+/// reported (at least the planned scan partitions), and photos in proportion
+/// to the tasks done (the chunk's photos are split evenly across its tasks).
 struct ChunkProgress {
     stats: Arc<FeaturizeStats>,
-    /// Tasks of the chunks before this one.
-    tasks_before: TaskCounts,
+    tasks_done_before: u64,
+    tasks_total_before: u64,
+    photos_before: u64,
     /// Tasks this chunk's job is planned to have (its scan partitions).
     planned_tasks: u64,
-    /// Photos of the chunks before this one.
-    photos_before: u64,
     /// Photos of this chunk.
     photos: u64,
 }
 
 impl ChunkProgress {
+    fn starting(stats: Arc<FeaturizeStats>, planned_tasks: u64, photos: u64) -> Self {
+        ChunkProgress {
+            tasks_done_before: stats.tasks_done.load(Ordering::Relaxed),
+            tasks_total_before: stats.tasks_total.load(Ordering::Relaxed),
+            photos_before: stats.photos.load(Ordering::Relaxed),
+            stats,
+            planned_tasks,
+            photos,
+        }
+    }
+
     fn show(&self, job: TaskCounts) {
         let total = job.total.max(self.planned_tasks).max(1);
         let done = job.done.min(total);
         let stats = &self.stats;
         stats
             .tasks_total
-            .store(self.tasks_before.total + total, Ordering::Relaxed);
+            .store(self.tasks_total_before + total, Ordering::Relaxed);
         stats
             .tasks_done
-            .store(self.tasks_before.done + done, Ordering::Relaxed);
+            .store(self.tasks_done_before + done, Ordering::Relaxed);
         stats.photos.store(
             self.photos_before + self.photos * done / total,
             Ordering::Relaxed,
         );
+    }
+
+    /// The chunk's job has ended: all its photos are done, whatever the
+    /// scheduler reported.
+    fn complete(&self) {
+        self.stats
+            .photos
+            .store(self.photos_before + self.photos, Ordering::Relaxed);
     }
 }
 
@@ -346,7 +364,6 @@ pub async fn extract(options: &ExtractOptions, observer: &dyn JobObserver) -> Re
     observer.featurize_started(todo.len() as u64, stats.clone());
     let chunk_count = chunks.len();
     let scheduler_api = options.cluster.as_deref().map(SchedulerApi::new);
-    let mut tasks_before = TaskCounts::default();
     for (i, photos) in chunks.into_iter().enumerate() {
         let n = first_chunk + i;
         ctx.deregister_table("photos")?;
@@ -365,25 +382,24 @@ pub async fn extract(options: &ExtractOptions, observer: &dyn JobObserver) -> Re
             .await?;
         // On a cluster the functions run on the executors, so this process's
         // counters follow the chunk's Ballista job instead.
-        let photos_before = stats.photos.load(Ordering::Relaxed);
         let watch = scheduler_api.as_ref().map(|api| {
             let planned = scan_partitions(
                 ctx.state().config().target_partitions(),
                 photos.len(),
                 &options.scan,
             );
-            let update = ChunkProgress {
-                stats: stats.clone(),
-                tasks_before,
-                planned_tasks: planned as u64,
-                photos_before,
-                photos: photos.len() as u64,
-            };
-            JobWatch::start(
+            let progress = Arc::new(ChunkProgress::starting(
+                stats.clone(),
+                planned as u64,
+                photos.len() as u64,
+            ));
+            let shown = progress.clone();
+            let watch = JobWatch::start(
                 api.clone(),
                 features_plan.clone(),
-                Arc::new(move |c| update.show(c)),
-            )
+                Arc::new(move |c| shown.show(c)),
+            );
+            (progress, watch)
         });
         write_parts(
             &ctx,
@@ -396,17 +412,9 @@ pub async fn extract(options: &ExtractOptions, observer: &dyn JobObserver) -> Re
         )
         .await?;
         checkpoint.mark_done(&out, n).await?;
-        if let Some(watch) = watch {
+        if let Some((progress, watch)) = watch {
             let tasks = watch.finish().await.unwrap_or_default();
-            // As shown (total at least the planned tasks), for the next chunk.
-            tasks_before = TaskCounts {
-                done: stats.tasks_done.load(Ordering::Relaxed),
-                total: stats.tasks_total.load(Ordering::Relaxed),
-                failed: tasks_before.failed + tasks.failed,
-            };
-            stats
-                .photos
-                .store(photos_before + photos.len() as u64, Ordering::Relaxed);
+            progress.complete();
             tracing::info!(
                 chunk = n + 1,
                 chunks = first_chunk + chunk_count,

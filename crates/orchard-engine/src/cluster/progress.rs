@@ -19,7 +19,7 @@ use crate::cluster::client::job_id;
 /// How often a running job is polled.
 pub const POLL_EVERY: Duration = Duration::from_millis(500);
 
-/// Task counts of one job (or, summed, of several).
+/// Task counts of one job.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TaskCounts {
     /// Tasks that finished successfully.
