@@ -19,7 +19,7 @@ step "Python environment (.venv)"
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
-if ! .venv/bin/python -c 'import h5py, numpy, onnx, onnxruntime, pyarrow, duckdb, PIL, moto, boto3' 2>/dev/null; then
+if ! .venv/bin/python -c 'import h5py, numpy, onnx, onnxruntime, pyarrow, duckdb, PIL, moto, boto3, skimage, sklearn' 2>/dev/null; then
   .venv/bin/python -m pip install --quiet --disable-pip-version-check -r python/requirements.txt
 fi
 

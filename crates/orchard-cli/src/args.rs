@@ -31,6 +31,12 @@ pub enum Command {
     Model(ModelCommand),
     /// Measure decode, resize, inference and end-to-end images/s.
     Bench(crate::bench::BenchArgs),
+    /// Train a fruit classifier on labelled photos and/or extraction outputs.
+    Train(crate::classify_cmd::TrainArgs),
+    /// Accuracy, per-class precision/recall/F1, confusion and "not sure" rate of a classifier.
+    Evaluate(crate::classify_cmd::EvaluateArgs),
+    /// Identify the fruit in photos: top labels with probabilities and facts, or "not sure".
+    Identify(crate::classify_cmd::IdentifyArgs),
     /// Run a Ballista cluster role: scheduler or executor.
     #[command(subcommand)]
     Cluster(ClusterCommand),

@@ -24,6 +24,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Transform(args) => runtime()?.block_on(run_transform(args, cli.quiet)),
         Command::Model(cmd) => run_model(cmd),
         Command::Bench(args) => crate::bench::run(args, cli.quiet),
+        Command::Train(args) => crate::classify_cmd::run_train(args),
+        Command::Evaluate(args) => crate::classify_cmd::run_evaluate(args),
+        Command::Identify(args) => crate::classify_cmd::run_identify(args),
         Command::Cluster(cmd) => runtime()?.block_on(run_cluster(cmd)),
     }
 }

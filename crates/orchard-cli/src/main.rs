@@ -2,7 +2,9 @@
 
 mod args;
 mod bench;
+mod classify_cmd;
 mod commands;
+mod photo_inputs;
 mod progress;
 
 use clap::Parser;

@@ -13,6 +13,7 @@
 pub mod checkpoint;
 pub mod cluster;
 pub mod extract;
+pub mod features;
 pub mod featurize;
 pub mod incremental;
 pub mod labels_udf;
@@ -25,6 +26,7 @@ pub mod sink;
 pub mod transform;
 
 pub use extract::{extract, ExtractOptions, JobObserver, OutputFormat};
+pub use features::{is_output, read_features, FeatureRow, FeatureTable};
 pub use featurize::{FeaturizeStats, FeaturizeUdf, ModelRef};
 pub use report::RunReport;
 pub use transform::{transform, TransformOptions};

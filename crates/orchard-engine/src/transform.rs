@@ -137,7 +137,7 @@ pub async fn transform(options: &TransformOptions) -> Result<u64> {
 
 /// The Parquet data files of a dataset: the file itself, or every
 /// non-hidden `*.parquet` under a folder (so `_errors.parquet` is skipped).
-async fn parquet_files(location: &str, storage: &StorageOptions) -> Result<Vec<String>> {
+pub(crate) async fn parquet_files(location: &str, storage: &StorageOptions) -> Result<Vec<String>> {
     let path = std::path::Path::new(location);
     if path.is_file() {
         let abs = std::path::absolute(path)

@@ -30,6 +30,7 @@
 
 #![warn(missing_docs)]
 
+pub mod augment;
 pub mod decode;
 pub mod error;
 pub mod format;
@@ -40,6 +41,7 @@ pub mod preprocess;
 pub mod resize;
 pub mod spec;
 
+pub use augment::{is_studio_shot, AugmentParts, Augmenter};
 pub use decode::{
     decode_rgb8, decode_rgb8_with_info, DecodeOptions, ImageInfo, DEFAULT_MAX_PIXELS,
 };

@@ -1,0 +1,425 @@
+//! Training: labelled feature rows → a [`Classifier`] with calibrated
+//! thresholds and a report of how it did on held-out photos.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::classifier::{l2_normalize, Classifier, Thresholds};
+use crate::error::ClassifyError;
+use crate::lbfgs::{LbfgsOptions, LbfgsReport};
+use crate::metrics::{evaluate, Evaluation, Outcome};
+use crate::ood::{quantile, Mahalanobis, DEFAULT_RIDGE};
+use crate::softmax::{fit_softmax, TrainingSet};
+
+/// One labelled feature vector.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainingRow {
+    /// The photo it came from (augmented variants share their photo's path,
+    /// so a photo and its variants fall on the same side of the split).
+    pub path: String,
+    /// Its label.
+    pub label: String,
+    /// Whether the photo is a studio shot (plain white background).
+    pub studio: bool,
+    /// 0 for the photo itself, 1.. for its augmented variants.
+    pub variant: u32,
+    /// Raw features (normalised by training).
+    pub features: Vec<f32>,
+}
+
+/// How to train. The defaults are the best configuration measured on
+/// held-out real grocery photos (BENCHMARKS.md).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TrainOptions {
+    /// Inverse L2 strength, as scikit-learn's `C` (larger: weaker penalty).
+    pub c: f64,
+    /// Weight of a studio shot relative to a real photo.
+    pub studio_weight: f64,
+    /// Weight classes inversely to their frequency ("balanced").
+    pub balance_classes: bool,
+    /// Share of photos held out to calibrate and evaluate (0 = none).
+    pub holdout: f64,
+    /// Seed of the held-out split.
+    pub seed: u64,
+    /// Share of held-out known photos the distance threshold lets through.
+    pub distance_quantile: f64,
+    /// Answers whose top probability is below this are "not sure".
+    pub min_probability: f32,
+    /// Ridge of the shared covariance.
+    pub ridge: f64,
+    /// After calibrating, refit on every row (held-out ones included).
+    pub refit_all: bool,
+    /// Most optimiser iterations.
+    pub max_iterations: usize,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        TrainOptions {
+            c: 100.0,
+            studio_weight: 0.3,
+            balance_classes: true,
+            holdout: 0.2,
+            seed: 42,
+            distance_quantile: 0.95,
+            min_probability: 0.5,
+            ridge: DEFAULT_RIDGE,
+            refit_all: true,
+            max_iterations: 500,
+        }
+    }
+}
+
+/// What training saw and measured; saved in the bundle.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainReport {
+    /// The options used.
+    pub options: TrainOptions,
+    /// Photos (originals) per label.
+    pub photos_per_label: BTreeMap<String, u64>,
+    /// Studio shots among the photos.
+    pub studio_photos: u64,
+    /// Rows fitted (photos and augmented variants) in the final fit.
+    pub rows: u64,
+    /// Held-out photos (0 when `holdout` is 0).
+    pub holdout_photos: u64,
+    /// Evaluation on the held-out photos that are not studio shots, with
+    /// the model fitted without them.
+    pub holdout_real: Option<Evaluation>,
+    /// Evaluation on the held-out studio shots.
+    pub holdout_studio: Option<Evaluation>,
+    /// Where the distance threshold came from.
+    pub calibrated_on: String,
+    /// Optimiser iterations and final loss of the final fit.
+    pub iterations: usize,
+    /// Final objective value.
+    pub loss: f64,
+    /// Whether the optimiser converged.
+    pub converged: bool,
+}
+
+/// A stable 64-bit FNV-1a hash: the split must not change between Rust
+/// versions or platforms.
+fn fnv1a(seed: u64, text: &str) -> u64 {
+    let mut h = 0xcbf29ce484222325u64 ^ seed.wrapping_mul(0x100000001b3);
+    for b in text.as_bytes() {
+        h ^= *b as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    h
+}
+
+/// Whether the photo at `path` is held out for a share `holdout` with `seed`:
+/// a deterministic split by file.
+pub fn is_held_out(path: &str, holdout: f64, seed: u64) -> bool {
+    holdout > 0.0 && (fnv1a(seed, path) as f64 / u64::MAX as f64) < holdout
+}
+
+struct Fitted {
+    classifier: Classifier,
+    report: LbfgsReport,
+}
+
+fn fit(
+    rows: &[&TrainingRow],
+    labels: &[String],
+    dim: usize,
+    opts: &TrainOptions,
+    thresholds: Thresholds,
+) -> Result<Fitted, ClassifyError> {
+    let index: BTreeMap<&str, u32> = labels
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (l.as_str(), i as u32))
+        .collect();
+    let mut features = Vec::with_capacity(rows.len() * dim);
+    let mut targets = Vec::with_capacity(rows.len());
+    for r in rows {
+        if r.features.len() != dim {
+            return Err(ClassifyError::WidthMismatch {
+                expected: dim,
+                found: r.features.len(),
+                origin: r.path.clone(),
+            });
+        }
+        features.extend_from_slice(&r.features);
+        targets.push(index[r.label.as_str()]);
+    }
+    l2_normalize(&mut features, dim);
+    let k = labels.len();
+    let mut counts = vec![0u64; k];
+    targets.iter().for_each(|&t| counts[t as usize] += 1);
+    let present = counts.iter().filter(|&&c| c > 0).count() as f64;
+    let weights: Vec<f64> = rows
+        .iter()
+        .zip(&targets)
+        .map(|(r, &t)| {
+            let class = if opts.balance_classes {
+                rows.len() as f64 / (present * counts[t as usize] as f64)
+            } else {
+                1.0
+            };
+            class * if r.studio { opts.studio_weight } else { 1.0 }
+        })
+        .collect();
+    let total: f64 = weights.iter().sum();
+    let data = TrainingSet {
+        features: &features,
+        dim,
+        targets: &targets,
+        weights: &weights,
+        classes: k,
+    };
+    let lbfgs = LbfgsOptions {
+        max_iterations: opts.max_iterations,
+        ..LbfgsOptions::default()
+    };
+    let (softmax, report) = fit_softmax(&data, 1.0 / (opts.c * total), &lbfgs)?;
+    let distance = Mahalanobis::fit(&features, dim, &targets, k, opts.ridge)?;
+    Ok(Fitted {
+        classifier: Classifier {
+            labels: labels.to_vec(),
+            softmax,
+            distance,
+            thresholds,
+        },
+        report,
+    })
+}
+
+fn evaluate_rows(classifier: &Classifier, rows: &[&TrainingRow]) -> (Evaluation, Vec<f32>) {
+    let dim = classifier.dim();
+    let features: Vec<f32> = rows
+        .iter()
+        .flat_map(|r| r.features.iter().copied())
+        .collect();
+    let answers = classifier.answer_batch(&features, 3);
+    let ranks = classifier.rank_indices(&answers);
+    let outcomes: Vec<Outcome> = rows
+        .iter()
+        .zip(&answers)
+        .zip(ranks)
+        .map(|((r, a), ranked)| Outcome {
+            truth: classifier
+                .labels
+                .iter()
+                .position(|l| *l == r.label)
+                .unwrap_or(0),
+            ranked,
+            sure: a.sure,
+        })
+        .collect();
+    debug_assert_eq!(features.len(), rows.len() * dim);
+    (
+        evaluate(&classifier.labels, &outcomes),
+        answers.iter().map(|a| a.distance).collect(),
+    )
+}
+
+/// Trains a classifier on `rows` (all of width `dim`).
+///
+/// 1. Photos are split by file into training and held-out parts
+///    ([`is_held_out`]); augmented variants follow their photo, and only
+///    original photos are evaluated.
+/// 2. The model fitted on the training part is evaluated on the held-out
+///    real photos and studio shots separately, and the distance threshold
+///    is the `distance_quantile` of the held-out real photos' distances
+///    (of all held-out photos when fewer than 20 are real; of the training
+///    photos when nothing is held out).
+/// 3. With `refit_all`, the final model is fitted again on every row, with
+///    the calibrated thresholds.
+pub fn train(
+    rows: &[TrainingRow],
+    dim: usize,
+    opts: &TrainOptions,
+) -> Result<(Classifier, TrainReport), ClassifyError> {
+    if rows.is_empty() {
+        return Err(ClassifyError::NoTrainingData);
+    }
+    if let Some(r) = rows.iter().find(|r| r.features.len() != dim) {
+        return Err(ClassifyError::WidthMismatch {
+            expected: dim,
+            found: r.features.len(),
+            origin: r.path.clone(),
+        });
+    }
+    let labels: Vec<String> = rows
+        .iter()
+        .map(|r| r.label.clone())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if labels.len() < 2 {
+        return Err(ClassifyError::TooFewClasses {
+            found: labels.len(),
+            labels: labels.join(", "),
+        });
+    }
+    let mut photos_per_label = BTreeMap::new();
+    let mut studio_photos = 0;
+    for r in rows.iter().filter(|r| r.variant == 0) {
+        *photos_per_label.entry(r.label.clone()).or_insert(0u64) += 1;
+        studio_photos += r.studio as u64;
+    }
+    let (held, kept): (Vec<&TrainingRow>, Vec<&TrainingRow>) = rows
+        .iter()
+        .partition(|r| is_held_out(&r.path, opts.holdout, opts.seed));
+    let mut thresholds = Thresholds {
+        max_distance: f32::INFINITY,
+        distance_quantile: opts.distance_quantile,
+        min_probability: opts.min_probability,
+    };
+    let held_originals: Vec<&TrainingRow> = held.into_iter().filter(|r| r.variant == 0).collect();
+    let (mut holdout_real, mut holdout_studio, calibrated_on);
+    if held_originals.is_empty() || kept.is_empty() {
+        let fitted = fit(
+            &rows.iter().collect::<Vec<_>>(),
+            &labels,
+            dim,
+            opts,
+            thresholds,
+        )?;
+        let originals: Vec<&TrainingRow> = rows.iter().filter(|r| r.variant == 0).collect();
+        let (_, distances) = evaluate_rows(&fitted.classifier, &originals);
+        thresholds.max_distance =
+            quantile(&distances, opts.distance_quantile).unwrap_or(f32::INFINITY);
+        calibrated_on = format!(
+            "{} training photos (nothing held out: optimistic)",
+            originals.len()
+        );
+        holdout_real = None;
+        holdout_studio = None;
+    } else {
+        let fitted = fit(&kept, &labels, dim, opts, thresholds)?;
+        let (real, studio): (Vec<&TrainingRow>, Vec<&TrainingRow>) =
+            held_originals.iter().copied().partition(|r| !r.studio);
+        let calibration: &[&TrainingRow] = if real.len() >= 20 {
+            &real
+        } else {
+            &held_originals
+        };
+        let (_, distances) = evaluate_rows(&fitted.classifier, calibration);
+        thresholds.max_distance =
+            quantile(&distances, opts.distance_quantile).unwrap_or(f32::INFINITY);
+        calibrated_on = format!(
+            "{} held-out {}",
+            calibration.len(),
+            if real.len() >= 20 {
+                "real photos"
+            } else {
+                "photos"
+            }
+        );
+        let mut calibrated = fitted.classifier;
+        calibrated.thresholds = thresholds;
+        holdout_real = (!real.is_empty()).then(|| evaluate_rows(&calibrated, &real).0);
+        holdout_studio = (!studio.is_empty()).then(|| evaluate_rows(&calibrated, &studio).0);
+        if !opts.refit_all {
+            let report = fitted.report;
+            return Ok((
+                calibrated,
+                TrainReport {
+                    options: *opts,
+                    photos_per_label,
+                    studio_photos,
+                    rows: kept.len() as u64,
+                    holdout_photos: held_originals.len() as u64,
+                    holdout_real: holdout_real.take(),
+                    holdout_studio: holdout_studio.take(),
+                    calibrated_on,
+                    iterations: report.iterations,
+                    loss: report.value,
+                    converged: report.converged,
+                },
+            ));
+        }
+    }
+    let all: Vec<&TrainingRow> = rows.iter().collect();
+    let fitted = fit(&all, &labels, dim, opts, thresholds)?;
+    Ok((
+        fitted.classifier,
+        TrainReport {
+            options: *opts,
+            photos_per_label,
+            studio_photos,
+            rows: rows.len() as u64,
+            holdout_photos: held_originals.len() as u64,
+            holdout_real,
+            holdout_studio,
+            calibrated_on,
+            iterations: fitted.report.iterations,
+            loss: fitted.report.value,
+            converged: fitted.report.converged,
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows() -> Vec<TrainingRow> {
+        // Three labels, clusters along three axes, with deterministic noise.
+        (0..300u32)
+            .map(|i| {
+                let c = (i % 3) as usize;
+                let mut f = vec![0.05f32; 4];
+                f[c] = 1.0;
+                f[3] = ((i * 7919 % 101) as f32 / 101.0) * 0.3;
+                TrainingRow {
+                    path: format!("photos/{c}/{i}.jpg"),
+                    label: ["apple", "kiwi", "lemon"][c].to_string(),
+                    studio: i % 2 == 0,
+                    variant: 0,
+                    features: f,
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn split_is_deterministic_and_near_the_share() {
+        let held = (0..10_000)
+            .filter(|i| is_held_out(&format!("p/{i}.jpg"), 0.2, 7))
+            .count();
+        assert!((1800..2200).contains(&held), "{held}");
+        assert_eq!(is_held_out("a.jpg", 0.2, 1), is_held_out("a.jpg", 0.2, 1));
+        assert!(!is_held_out("a.jpg", 0.0, 1));
+    }
+
+    #[test]
+    fn learns_separable_labels_and_calibrates() {
+        let (classifier, report) = train(&rows(), 4, &TrainOptions::default()).unwrap();
+        assert_eq!(classifier.labels, vec!["apple", "kiwi", "lemon"]);
+        let real = report.holdout_real.unwrap();
+        assert_eq!(real.accuracy, 1.0);
+        assert!(report.holdout_photos > 30 && report.holdout_photos < 100);
+        assert!(classifier.thresholds.max_distance.is_finite());
+        // A point far from every cluster is unfamiliar.
+        let answers = classifier.answer_batch(&[1.0, 1.0, 1.0, 5.0, 0.05, 0.05, 1.0, 0.1], 2);
+        assert!(!answers[0].sure);
+        assert!(
+            answers[1].sure && answers[1].label() == "lemon",
+            "{:?}",
+            answers[1]
+        );
+        assert_eq!(answers[1].top.len(), 2);
+    }
+
+    #[test]
+    fn refuses_one_label_and_mixed_widths() {
+        let mut one = rows();
+        one.iter_mut().for_each(|r| r.label = "apple".into());
+        assert!(matches!(
+            train(&one, 4, &TrainOptions::default()),
+            Err(ClassifyError::TooFewClasses { .. })
+        ));
+        let mut ragged = rows();
+        ragged[5].features.push(1.0);
+        assert!(matches!(
+            train(&ragged, 4, &TrainOptions::default()),
+            Err(ClassifyError::WidthMismatch { .. })
+        ));
+    }
+}

@@ -1,0 +1,529 @@
+//! `orchard train`, `orchard evaluate` and `orchard identify`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, ValueEnum};
+use orchard_classify::{
+    evaluate, facts_for, train, Answer, Augmentation, Bundle, Classifier, Evaluation, FeatureModel,
+    Outcome, TrainOptions, TrainingRow,
+};
+use orchard_engine::ModelRef;
+use orchard_image::DEFAULT_MAX_PIXELS;
+use orchard_image::{AugmentParts, Augmenter};
+use orchard_model::{BackendKind, ModelHome};
+use orchard_source::{PhotoGlob, StorageOptions};
+use serde_json::json;
+
+use crate::args::{ModelArgs, StorageArgs};
+use crate::commands::{resolve_model, runtime, storage_options};
+use crate::photo_inputs::{featurize_photos, featurizer, open_input, Input};
+
+/// Default photo pattern of the classify commands (as extract's).
+const GLOB: &str = "*.jpg,*.jpeg,*.png";
+
+/// `orchard train`.
+#[derive(Debug, Clone, Args)]
+pub struct TrainArgs {
+    /// Labelled photo folders (sub-folders are the labels) and/or extraction
+    /// outputs written with --keep-features; local paths or URLs, any mix.
+    #[arg(required = true)]
+    pub inputs: Vec<String>,
+    /// Directory to write the classifier bundle to.
+    #[arg(long)]
+    pub classifier: PathBuf,
+    /// Augmented variants per training photo (0 = none; the default, measured best).
+    #[arg(long, default_value_t = 0)]
+    pub augment: u32,
+    /// Which augmentations: background,crop,flip,color,blur or all.
+    #[arg(long, default_value = "all")]
+    pub augment_parts: String,
+    /// Folder of background photos for compositing (default: generated backgrounds).
+    #[arg(long)]
+    pub backgrounds: Option<PathBuf>,
+    /// Share of photos held out (split by file) to calibrate "not sure" and evaluate.
+    #[arg(long, default_value_t = 0.2)]
+    pub holdout: f64,
+    /// Seed of the split and of augmentation.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Inverse L2 strength of the logistic regression (scikit-learn's C).
+    #[arg(long, default_value_t = 100.0)]
+    pub c: f64,
+    /// Weight of a studio shot (white background) relative to a real photo.
+    #[arg(long, default_value_t = 0.3)]
+    pub studio_weight: f64,
+    /// Do not weight classes inversely to their frequency.
+    #[arg(long)]
+    pub no_class_balance: bool,
+    /// Share of held-out photos of known species the distance threshold lets through.
+    #[arg(long, default_value_t = 0.95)]
+    pub distance_quantile: f64,
+    /// Answers whose top probability is below this are "not sure".
+    #[arg(long, default_value_t = 0.5)]
+    pub unsure_below: f32,
+    /// Keep the model fitted without the held-out photos (default: refit on all).
+    #[arg(long)]
+    pub no_refit: bool,
+    /// Photo file patterns, comma-separated.
+    #[arg(long, default_value = GLOB)]
+    pub glob: String,
+    /// Refuse images with more pixels than this.
+    #[arg(long, default_value_t = DEFAULT_MAX_PIXELS)]
+    pub max_pixels: u64,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub storage: StorageArgs,
+}
+
+/// Options shared by `evaluate` and `identify`: where the model runs.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// The feature model's ONNX file, when it is not where the bundle names it
+    /// (its sha256 must match the bundle's).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Inference threads (0 = all cores).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Photo file patterns, comma-separated.
+    #[arg(long, default_value = GLOB)]
+    pub glob: String,
+    /// Refuse images with more pixels than this.
+    #[arg(long, default_value_t = DEFAULT_MAX_PIXELS)]
+    pub max_pixels: u64,
+    /// Override the bundle's probability threshold for "not sure".
+    #[arg(long)]
+    pub unsure_below: Option<f32>,
+    #[command(flatten)]
+    pub storage: StorageArgs,
+}
+
+/// `orchard evaluate`.
+#[derive(Debug, Clone, Args)]
+pub struct EvaluateArgs {
+    /// The classifier bundle (from `orchard train`).
+    pub classifier: PathBuf,
+    /// Labelled photo folders and/or extraction outputs with --keep-features.
+    #[arg(required = true)]
+    pub inputs: Vec<String>,
+    /// Also write the metrics as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// Output of `orchard identify`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum IdentifyFormat {
+    /// A readable block per photo.
+    Text,
+    /// One JSON object per line.
+    Jsonl,
+}
+
+/// `orchard identify`.
+#[derive(Debug, Clone, Args)]
+pub struct IdentifyArgs {
+    /// The classifier bundle (from `orchard train`).
+    pub classifier: PathBuf,
+    /// Photos, folders of photos (read recursively) or prefixes.
+    #[arg(required = true)]
+    pub photos: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: IdentifyFormat,
+    /// Labels listed per photo.
+    #[arg(long, default_value_t = 3)]
+    pub top: usize,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+fn augmentation(args: &TrainArgs) -> Result<Option<Augmentation>> {
+    if args.augment == 0 {
+        return Ok(None);
+    }
+    let parts = AugmentParts::parse(&args.augment_parts).map_err(anyhow::Error::msg)?;
+    let mut backgrounds = Vec::new();
+    if let Some(dir) = &args.backgrounds {
+        for entry in walk_images(dir)? {
+            let bytes = std::fs::read(&entry)
+                .with_context(|| format!("cannot read {}", entry.display()))?;
+            match orchard_image::decode_rgb8(&bytes, &Default::default()) {
+                Ok(img) => backgrounds.push(img),
+                Err(e) => tracing::warn!("background {} skipped: {e}", entry.display()),
+            }
+        }
+        if backgrounds.is_empty() {
+            bail!("no readable background photos in {}", dir.display());
+        }
+    }
+    Ok(Some(Augmentation {
+        augmenter: Augmenter::new(parts, backgrounds),
+        variants: args.augment,
+        seed: args.seed,
+    }))
+}
+
+fn walk_images(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let glob = PhotoGlob::new(GLOB)?;
+    for entry in std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
+        let path = entry?.path();
+        if path.is_dir() {
+            out.extend(walk_images(&path)?);
+        } else if glob.is_match(&path.file_name().unwrap_or_default().to_string_lossy()) {
+            out.push(path);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Labelled rows of every input: photos featurized with `model` (and
+/// augmented), outputs' rows checked against `model`'s sha256.
+fn labelled_rows(
+    inputs: &[String],
+    model: &ModelRef,
+    glob: &str,
+    max_pixels: u64,
+    storage: &StorageOptions,
+    augmentation: Option<&Augmentation>,
+) -> Result<(Vec<TrainingRow>, u64)> {
+    let rt = runtime()?;
+    let glob = PhotoGlob::new(glob)?;
+    let mut rows = Vec::new();
+    let mut failed = 0u64;
+    let mut loaded = None;
+    for input in inputs {
+        match open_input(&rt, input, &glob, storage)? {
+            Input::Features {
+                rows: table,
+                model: made_by,
+            } => {
+                if let Some((name, sha)) = made_by.filter(|(_, sha)| *sha != model.sha256) {
+                    bail!("{input} holds features of model `{name}` (sha256 {sha}), not of {} (sha256 {}): extract it again with this model, or pass --model", model.spec.name, model.sha256);
+                }
+                let before = rows.len();
+                rows.extend(table.into_iter().filter_map(|r| {
+                    Some(TrainingRow {
+                        path: r.path,
+                        label: r.label?,
+                        studio: false,
+                        variant: 0,
+                        features: r.features,
+                    })
+                }));
+                tracing::info!("{input}: {} labelled feature rows", rows.len() - before);
+            }
+            Input::Photos(photos) => {
+                let photos: Vec<_> = photos.into_iter().filter(|p| p.label.is_some()).collect();
+                if loaded.is_none() {
+                    loaded = Some(featurizer(model, max_pixels)?);
+                }
+                let f = loaded.as_ref().expect("loaded above");
+                let dim = f.dim();
+                featurize_photos(
+                    &rt,
+                    f,
+                    &photos,
+                    augmentation,
+                    |photo, result| match result {
+                        Ok(features) => {
+                            for (variant, chunk) in features.features.chunks_exact(dim).enumerate()
+                            {
+                                rows.push(TrainingRow {
+                                    path: photo.path.clone(),
+                                    label: photo
+                                        .label
+                                        .clone()
+                                        .expect("filtered to labelled photos"),
+                                    studio: features.studio,
+                                    variant: variant as u32,
+                                    features: chunk.to_vec(),
+                                });
+                            }
+                        }
+                        Err(reason) => {
+                            failed += 1;
+                            tracing::warn!("{}: skipped: {reason}", photo.path);
+                        }
+                    },
+                )?;
+            }
+        }
+    }
+    Ok((rows, failed))
+}
+
+/// `orchard train`.
+pub fn run_train(args: TrainArgs) -> Result<()> {
+    let model = resolve_model(&args.model)?;
+    let storage = storage_options(&args.storage)?;
+    let augmentation = augmentation(&args)?;
+    let (rows, failed) = labelled_rows(
+        &args.inputs,
+        &model,
+        &args.glob,
+        args.max_pixels,
+        &storage,
+        augmentation.as_ref(),
+    )?;
+    let options = TrainOptions {
+        c: args.c,
+        studio_weight: args.studio_weight,
+        balance_classes: !args.no_class_balance,
+        holdout: args.holdout,
+        seed: args.seed,
+        distance_quantile: args.distance_quantile,
+        min_probability: args.unsure_below,
+        refit_all: !args.no_refit,
+        ..TrainOptions::default()
+    };
+    tracing::info!(
+        "training on {} rows ({failed} photos unreadable)",
+        rows.len()
+    );
+    let (classifier, report) = train(&rows, model.spec.feature_width, &options)?;
+    let bundle = Bundle {
+        classifier,
+        feature_model: FeatureModel {
+            name: model.spec.name.clone(),
+            sha256: model.sha256.clone(),
+            spec: model.spec.clone(),
+        },
+        training: Some(report.clone()),
+    };
+    bundle.save(&args.classifier)?;
+    println!("classifier written to {}", args.classifier.display());
+    println!(
+        "{} labels, {} photos ({} studio shots), {} rows fitted, {} held out; L-BFGS {} iterations{}",
+        bundle.classifier.labels.len(),
+        report.photos_per_label.values().sum::<u64>(),
+        report.studio_photos,
+        report.rows,
+        report.holdout_photos,
+        report.iterations,
+        if report.converged { "" } else { " (not converged)" }
+    );
+    for (name, eval) in [
+        ("real photos", &report.holdout_real),
+        ("studio shots", &report.holdout_studio),
+    ] {
+        if let Some(e) = eval {
+            println!(
+                "held-out {name}: accuracy {:.4} on {} photos, not sure {:.4}, accuracy when sure {}",
+                e.accuracy,
+                e.rows,
+                e.unsure_rate,
+                e.answered_accuracy.map_or("-".into(), |a| format!("{a:.4}"))
+            );
+        }
+    }
+    println!(
+        "not sure when the distance exceeds {:.1} (the {:.0} % quantile of {}) or the top probability is below {}",
+        bundle.classifier.thresholds.max_distance,
+        bundle.classifier.thresholds.distance_quantile * 100.0,
+        report.calibrated_on,
+        bundle.classifier.thresholds.min_probability
+    );
+    Ok(())
+}
+
+/// Loads a bundle and the feature model it names, refusing another model.
+fn load_bundle(dir: &Path, run: &RunArgs) -> Result<(Bundle, ModelRef)> {
+    let mut bundle = Bundle::load(dir)?;
+    if let Some(p) = run.unsure_below {
+        bundle.classifier.thresholds.min_probability = p;
+    }
+    let name = run
+        .model
+        .clone()
+        .unwrap_or_else(|| bundle.feature_model.name.clone());
+    let resolved = ModelHome::from_env().resolve(&name).with_context(|| {
+        format!(
+            "cannot find the feature model `{name}` of classifier {} (pass --model FILE.onnx)",
+            dir.display()
+        )
+    })?;
+    bundle.check_model(dir, &resolved.spec.name, &resolved.sha256)?;
+    let model = ModelRef {
+        path: resolved.path.display().to_string(),
+        sha256: resolved.sha256,
+        spec: bundle.feature_model.spec.clone(),
+        backend: BackendKind::Auto,
+        threads: run.threads,
+        lanes: 0,
+    };
+    Ok((bundle, model))
+}
+
+/// `orchard evaluate`.
+pub fn run_evaluate(args: EvaluateArgs) -> Result<()> {
+    let (bundle, model) = load_bundle(&args.classifier, &args.run)?;
+    let storage = storage_options(&args.run.storage)?;
+    let (rows, failed) = labelled_rows(
+        &args.inputs,
+        &model,
+        &args.run.glob,
+        args.run.max_pixels,
+        &storage,
+        None,
+    )?;
+    let evaluation = evaluate_rows(&bundle.classifier, &rows)?;
+    print!("{}", evaluation.to_table());
+    if failed > 0 {
+        println!("\n{failed} photos could not be read and are not counted");
+    }
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_string_pretty(&evaluation)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn evaluate_rows(classifier: &Classifier, rows: &[TrainingRow]) -> Result<Evaluation> {
+    let mut outcomes = Vec::new();
+    let mut unknown = std::collections::BTreeMap::<String, u64>::new();
+    let mut features = Vec::new();
+    let mut truths = Vec::new();
+    for r in rows {
+        match classifier.labels.iter().position(|l| *l == r.label) {
+            Some(t) => {
+                features.extend_from_slice(&r.features);
+                truths.push(t);
+            }
+            None => *unknown.entry(r.label.clone()).or_default() += 1,
+        }
+    }
+    for (label, n) in &unknown {
+        tracing::warn!(
+            "{n} photos labelled `{label}`, a label the classifier does not know, are not counted"
+        );
+    }
+    if truths.is_empty() {
+        bail!(
+            "no photo has a label the classifier knows ({})",
+            classifier.labels.join(", ")
+        );
+    }
+    let answers = classifier.answer_batch(&features, 3);
+    let ranks = classifier.rank_indices(&answers);
+    for ((a, ranked), truth) in answers.iter().zip(ranks).zip(truths) {
+        outcomes.push(Outcome {
+            truth,
+            ranked,
+            sure: a.sure,
+        });
+    }
+    Ok(evaluate(&classifier.labels, &outcomes))
+}
+
+/// The JSON object `identify --format jsonl` prints for an answer.
+pub fn answer_json(path: &str, answer: &Answer) -> serde_json::Value {
+    json!({
+        "path": path,
+        "label": answer.label(),
+        "probability": answer.probability(),
+        "sure": answer.sure,
+        "unsure_reason": answer.unsure,
+        "top": answer.top,
+        "facts": facts_for(answer.label()),
+    })
+}
+
+/// `orchard identify`.
+pub fn run_identify(args: IdentifyArgs) -> Result<()> {
+    let (bundle, model) = load_bundle(&args.classifier, &args.run)?;
+    let storage = storage_options(&args.run.storage)?;
+    let rt = runtime()?;
+    let glob = PhotoGlob::new(&args.run.glob)?;
+    let f = featurizer(&model, args.run.max_pixels)?;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut failures = 0u64;
+    for input in &args.photos {
+        let photos = match open_input(&rt, input, &glob, &storage)? {
+            Input::Photos(p) => p,
+            Input::Features { .. } => bail!(
+                "{input} is an extraction output; identify reads photos (use evaluate for outputs)"
+            ),
+        };
+        let mut write_error = None;
+        featurize_photos(&rt, &f, &photos, None, |photo, result| {
+            let line = match result {
+                Ok(features) => {
+                    let answer = &bundle.classifier.answer_batch(&features.features, args.top)[0];
+                    match args.format {
+                        IdentifyFormat::Jsonl => answer_json(&photo.path, answer).to_string(),
+                        IdentifyFormat::Text => answer_text(&photo.path, answer),
+                    }
+                }
+                Err(reason) => {
+                    failures += 1;
+                    match args.format {
+                        IdentifyFormat::Jsonl => {
+                            json!({ "path": photo.path, "error": reason }).to_string()
+                        }
+                        IdentifyFormat::Text => format!("{}: error: {reason}", photo.path),
+                    }
+                }
+            };
+            if let Err(e) = writeln!(out, "{line}") {
+                write_error.get_or_insert(e);
+            }
+        })?;
+        if let Some(e) = write_error {
+            return Err(e).context("cannot write to standard output");
+        }
+    }
+    out.flush()?;
+    if failures > 0 {
+        tracing::warn!("{failures} photos could not be read");
+    }
+    Ok(())
+}
+
+fn answer_text(path: &str, answer: &Answer) -> String {
+    let alternatives: Vec<String> = answer
+        .top
+        .iter()
+        .map(|r| format!("{} {:.1} %", r.label, r.probability * 100.0))
+        .collect();
+    let mut s = if answer.sure {
+        format!(
+            "{path}: {} ({:.1} %)",
+            answer.label(),
+            answer.probability() * 100.0
+        )
+    } else {
+        let why = match answer.unsure {
+            Some(orchard_classify::Unsure::Unfamiliar) => "it does not look like any fruit I know",
+            _ => "too close to call",
+        };
+        format!(
+            "{path}: not sure ({why}); closest: {}",
+            alternatives.join(", ")
+        )
+    };
+    if answer.sure {
+        s.push_str(&format!("\n  top: {}", alternatives.join(", ")));
+        if let Some(f) = facts_for(answer.label()) {
+            if let Some(name) = &f.scientific_name {
+                s.push_str(&format!("\n  {} — {name}", f.common_name));
+            }
+            if let Some(n) = f
+                .nutrition
+                .as_ref()
+                .and_then(|n| n.energy_kcal.map(|e| (e, &n.source)))
+            {
+                s.push_str(&format!("\n  {:.0} kcal per 100 g ({})", n.0, n.1));
+            }
+        }
+    }
+    s
+}
