@@ -12,3 +12,17 @@ shift $(( $# > 2 ? 2 : $# )) || true
 target=${CARGO_TARGET_DIR:-$root/target}
 printf '\n== orchard extract %s %s\n' "$input" "$output" >&2
 "$target/release/orchard" extract "$input" "$output" --overwrite "$@"
+
+# The default fruit model: studio shots of 46 species and real grocery-store
+# photos, with the defaults measured best (BENCHMARKS.md), then a try on a
+# few photos. Skipped when the shared data is not there.
+data=$(dirname "$input")
+if [ -d "$data/fruits360-species" ] && [ -d "$data/grocery-store-train" ]; then
+  printf '\n== orchard train %s %s --classifier out/fruit-model\n' "$data/fruits360-species" "$data/grocery-store-train" >&2
+  "$target/release/orchard" train "$data/fruits360-species" "$data/grocery-store-train" --classifier out/fruit-model
+  printf '\n== orchard identify out/fruit-model (one grocery photo of each of three species)\n' >&2
+  "$target/release/orchard" identify out/fruit-model \
+    "$(ls -d "$data/grocery-store-train/banana/"* | head -1)" \
+    "$(ls -d "$data/grocery-store-train/kiwi/"* | head -1)" \
+    "$(ls -d "$data/grocery-store-train/pineapple/"* | head -1)"
+fi

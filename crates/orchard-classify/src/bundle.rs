@@ -7,7 +7,8 @@
 //!                     sha256, spec: input size, layout, preprocessing),
 //!                     labels, thresholds, training report, tensor layout
 //!   weights.bin       little-endian f32: softmax weights (dim × classes),
-//!                     intercepts (classes), class means (classes × dim),
+//!                     intercepts (classes), mode means (modes × dim: a
+//!                     species' studio shots and real photos apart),
 //!                     precision (dim × dim); its sha256 is in classifier.json
 //! ```
 
@@ -54,6 +55,7 @@ struct Meta {
     labels: Vec<String>,
     thresholds: Thresholds,
     dim: usize,
+    modes: usize,
     weights_file: String,
     weights_sha256: String,
     training: Option<TrainReport>,
@@ -104,6 +106,7 @@ impl Bundle {
             labels: c.labels.clone(),
             thresholds: c.thresholds,
             dim: c.dim(),
+            modes: c.distance.modes,
             weights_file: BUNDLE_WEIGHTS.into(),
             weights_sha256: hex::encode(Sha256::digest(&bytes)),
             training: self.training.clone(),
@@ -153,8 +156,8 @@ impl Bundle {
                 "checksum mismatch (the file was changed or truncated)",
             ));
         }
-        let (d, k) = (meta.dim, meta.labels.len());
-        let expected = (d * k + k + k * d + d * d) * 4;
+        let (d, k, m) = (meta.dim, meta.labels.len(), meta.modes);
+        let expected = (d * k + k + m * d + d * d) * 4;
         if bytes.len() != expected || d != meta.feature_model.spec.feature_width {
             return Err(bad(
                 &weights_path,
@@ -170,7 +173,7 @@ impl Bundle {
             .collect();
         let (w, rest) = floats.split_at(d * k);
         let (bias, rest) = rest.split_at(k);
-        let (means, precision) = rest.split_at(k * d);
+        let (means, precision) = rest.split_at(m * d);
         Ok(Bundle {
             classifier: Classifier {
                 labels: meta.labels,
@@ -182,7 +185,7 @@ impl Bundle {
                 },
                 distance: Mahalanobis {
                     dim: d,
-                    classes: k,
+                    modes: m,
                     means: means.to_vec(),
                     precision: precision.to_vec(),
                 },
@@ -212,4 +215,98 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ClassifyError> {
     let tmp: PathBuf = path.with_extension("tmp");
     std::fs::write(&tmp, bytes).map_err(|e| ClassifyError::io("writing", &tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| ClassifyError::io("renaming into place", path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::{train, TrainOptions, TrainingRow};
+    use orchard_model::{Layout, Normalization};
+
+    fn bundle() -> Bundle {
+        let rows: Vec<TrainingRow> = (0..80u32)
+            .map(|i| TrainingRow {
+                path: format!("{i}.jpg"),
+                label: ["kiwi", "lime"][(i % 2) as usize].into(),
+                studio: i % 4 < 2,
+                variant: 0,
+                features: vec![
+                    (i % 2) as f32 + 0.01 * (i % 7) as f32,
+                    1.0 - (i % 2) as f32,
+                    0.1 * (i % 3) as f32,
+                ],
+            })
+            .collect();
+        let (classifier, report) = train(&rows, 3, &TrainOptions::default()).unwrap();
+        Bundle {
+            classifier,
+            feature_model: FeatureModel {
+                name: "tiny".into(),
+                sha256: "ab".repeat(32),
+                spec: ModelSpec {
+                    name: "tiny".into(),
+                    width: 4,
+                    height: 4,
+                    layout: Layout::Nhwc,
+                    normalization: Normalization::Keras,
+                    input_name: None,
+                    output_name: None,
+                    feature_width: 3,
+                },
+            },
+            training: Some(report),
+        }
+    }
+
+    #[test]
+    fn round_trips_and_checks_its_model() {
+        let dir = tempfile::tempdir().unwrap();
+        let original = bundle();
+        assert_eq!(
+            original.classifier.distance.modes, 4,
+            "two species × studio/real"
+        );
+        original.save(dir.path()).unwrap();
+        let loaded = Bundle::load(dir.path()).unwrap();
+        assert_eq!(loaded, original);
+        assert!(loaded
+            .check_model(dir.path(), "tiny", &"ab".repeat(32))
+            .is_ok());
+        let err = loaded
+            .check_model(dir.path(), "other", &"cd".repeat(32))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("trained on features of model `tiny`") && err.contains("retrain"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn refuses_tampered_weights_and_unknown_versions() {
+        let dir = tempfile::tempdir().unwrap();
+        bundle().save(dir.path()).unwrap();
+        let weights = dir.path().join(BUNDLE_WEIGHTS);
+        let mut bytes = std::fs::read(&weights).unwrap();
+        bytes[0] ^= 1;
+        std::fs::write(&weights, &bytes).unwrap();
+        assert!(Bundle::load(dir.path())
+            .unwrap_err()
+            .to_string()
+            .contains("checksum"));
+        bytes[0] ^= 1;
+        std::fs::write(&weights, &bytes).unwrap();
+        let meta = dir.path().join(BUNDLE_META);
+        let text = std::fs::read_to_string(&meta)
+            .unwrap()
+            .replace("\"version\": 1", "\"version\": 9");
+        std::fs::write(&meta, text).unwrap();
+        let err = Bundle::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("format version 9"), "{err}");
+        let empty = tempfile::tempdir().unwrap();
+        assert!(Bundle::load(empty.path())
+            .unwrap_err()
+            .to_string()
+            .contains("orchard train"));
+    }
 }

@@ -176,7 +176,13 @@ fn fit(
         ..LbfgsOptions::default()
     };
     let (softmax, report) = fit_softmax(&data, 1.0 / (opts.c * total), &lbfgs)?;
-    let distance = Mahalanobis::fit(&features, dim, &targets, k, opts.ridge)?;
+    // One mode per species and kind of photo (studio shot or real).
+    let modes: Vec<u32> = rows
+        .iter()
+        .zip(&targets)
+        .map(|(r, &t)| t * 2 + r.studio as u32)
+        .collect();
+    let distance = Mahalanobis::fit(&features, dim, &modes, 2 * k, opts.ridge)?;
     Ok(Fitted {
         classifier: Classifier {
             labels: labels.to_vec(),
