@@ -326,3 +326,49 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     files
 }
+
+#[test]
+fn trains_and_identifies_from_s3() {
+    let tmp = tempfile::tempdir().unwrap();
+    let photos = subset(tmp.path(), &[("apple", 12), ("lemon", 12), ("raspberry", 12)]);
+    let server = S3Server::start(false);
+    server.fixture(&["create-bucket", "fruits-eu", "eu-west-3"]);
+    server.fixture(&["upload", "fruits-eu", "Train", photos.to_str().unwrap()]);
+    // One input is photos on S3, the other an extraction output on S3.
+    assert_ok(&server.orchard(&[
+        "extract",
+        "s3://fruits-eu/Train/",
+        "s3://fruits-eu/Features/",
+        "--keep-features",
+        "--pca-k",
+        "5",
+    ]));
+    let model = tmp.path().join("fruit-model");
+    let trained = server.orchard(&[
+        "train",
+        "s3://fruits-eu/Train/",
+        "s3://fruits-eu/Features/",
+        "--classifier",
+        model.to_str().unwrap(),
+        "--holdout",
+        "0.25",
+    ]);
+    assert_ok(&trained);
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(model.join("classifier.json")).unwrap()).unwrap();
+    // 36 photos read as photos (studio shots) and 36 rows read from the output.
+    let per_label = &meta["training"]["photos_per_label"];
+    assert_eq!(per_label["apple"], 24, "{per_label}");
+    assert_eq!(meta["training"]["studio_photos"], 36);
+    let identified = server.orchard(&[
+        "identify",
+        model.to_str().unwrap(),
+        "s3://fruits-eu/Train/lemon/",
+        "--format",
+        "jsonl",
+    ]);
+    assert_ok(&identified);
+    let text = String::from_utf8_lossy(&identified.stdout);
+    assert_eq!(text.lines().count(), 12);
+    assert!(text.lines().all(|l| l.contains("\"label\":\"lemon\"")), "{text}");
+}
