@@ -84,6 +84,11 @@ impl Featurizer {
         }
     }
 
+    /// The model.
+    pub fn backend(&self) -> Arc<dyn InferenceBackend> {
+        self.backend.clone()
+    }
+
     /// Feature width.
     pub fn dim(&self) -> usize {
         self.backend.spec().feature_width

@@ -37,6 +37,8 @@ pub enum Command {
     Evaluate(crate::classify_cmd::EvaluateArgs),
     /// Identify the fruit in photos: top labels with probabilities and facts, or "not sure".
     Identify(crate::classify_cmd::IdentifyArgs),
+    /// Serve the app's back end: HTTP API, phone page, health and metrics.
+    Serve(crate::serve_cmd::ServeArgs),
     /// Run a Ballista cluster role: scheduler or executor.
     #[command(subcommand)]
     Cluster(ClusterCommand),

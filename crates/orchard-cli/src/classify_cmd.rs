@@ -335,7 +335,7 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
 }
 
 /// Loads a bundle and the feature model it names, refusing another model.
-fn load_bundle(dir: &Path, run: &RunArgs) -> Result<(Bundle, ModelRef)> {
+pub fn load_bundle(dir: &Path, run: &RunArgs) -> Result<(Bundle, ModelRef)> {
     let mut bundle = Bundle::load(dir)?;
     if let Some(p) = run.unsure_below {
         bundle.classifier.thresholds.min_probability = p;

@@ -27,6 +27,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Train(args) => crate::classify_cmd::run_train(args),
         Command::Evaluate(args) => crate::classify_cmd::run_evaluate(args),
         Command::Identify(args) => crate::classify_cmd::run_identify(args),
+        Command::Serve(args) => crate::serve_cmd::run_serve(args),
         Command::Cluster(cmd) => runtime()?.block_on(run_cluster(cmd)),
     }
 }

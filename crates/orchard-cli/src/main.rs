@@ -6,6 +6,7 @@ mod classify_cmd;
 mod commands;
 mod photo_inputs;
 mod progress;
+mod serve_cmd;
 
 use clap::Parser;
 

@@ -330,7 +330,10 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
 #[test]
 fn trains_and_identifies_from_s3() {
     let tmp = tempfile::tempdir().unwrap();
-    let photos = subset(tmp.path(), &[("apple", 12), ("lemon", 12), ("raspberry", 12)]);
+    let photos = subset(
+        tmp.path(),
+        &[("apple", 12), ("lemon", 12), ("raspberry", 12)],
+    );
     let server = S3Server::start(false);
     server.fixture(&["create-bucket", "fruits-eu", "eu-west-3"]);
     server.fixture(&["upload", "fruits-eu", "Train", photos.to_str().unwrap()]);
@@ -370,5 +373,8 @@ fn trains_and_identifies_from_s3() {
     assert_ok(&identified);
     let text = String::from_utf8_lossy(&identified.stdout);
     assert_eq!(text.lines().count(), 12);
-    assert!(text.lines().all(|l| l.contains("\"label\":\"lemon\"")), "{text}");
+    assert!(
+        text.lines().all(|l| l.contains("\"label\":\"lemon\"")),
+        "{text}"
+    );
 }

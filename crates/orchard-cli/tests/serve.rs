@@ -1,0 +1,337 @@
+//! `orchard serve` over a real socket: the real binary, model and classifier;
+//! good photos (raw and multipart, 12 MP), bad uploads, limits, the token,
+//! a flood beyond the queue, metrics, and a graceful stop.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use common::*;
+
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Server {
+    fn start(model: &Path, extra: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_orchard"))
+            .args([
+                "serve",
+                "--classifier",
+                model.to_str().unwrap(),
+                "--bind",
+                "127.0.0.1:0",
+            ])
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start orchard serve");
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let addr = loop {
+            let line = lines.next().expect("serve printed its address").unwrap();
+            if let Some(at) = line.find("serving on http://") {
+                break line[at + "serving on http://".len()..].trim().to_string();
+            }
+        };
+        // Keep draining stderr so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Server { child, addr }
+    }
+
+    fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
+        let mut stream = TcpStream::connect(&self.addr).unwrap();
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
+            self.addr,
+            body.len()
+        );
+        for (k, v) in headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        head.push_str("\r\n");
+        stream.write_all(head.as_bytes()).unwrap();
+        // A server may answer (413) before reading everything: ignore write errors.
+        let _ = stream.write_all(body);
+        let mut raw = Vec::new();
+        let _ = stream.read_to_end(&mut raw);
+        Reply::parse(&raw)
+    }
+
+    fn post(&self, path: &str, content_type: &str, body: &[u8]) -> Reply {
+        self.request("POST", path, &[("Content-Type", content_type)], body)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[derive(Debug)]
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Reply {
+    fn parse(raw: &[u8]) -> Reply {
+        let text = String::from_utf8_lossy(raw);
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let mut lines = head.lines();
+        let status = lines
+            .next()
+            .and_then(|l| l.split(' ').nth(1))
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let headers = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        Reply {
+            status,
+            headers,
+            body: body.to_string(),
+        }
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {self:?}"))
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+fn multipart(field: &str, bytes: &[u8]) -> (String, Vec<u8>) {
+    let boundary = "orchard-test-boundary";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"photo.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+fn train_small_model(dir: &Path) -> std::path::PathBuf {
+    let photos = subset(
+        dir,
+        &[
+            ("apple", 40),
+            ("lemon", 40),
+            ("mango", 40),
+            ("raspberry", 40),
+        ],
+    );
+    let model = dir.join("fruit-model");
+    assert_ok(&orchard(&[
+        "train",
+        photos.to_str().unwrap(),
+        "--classifier",
+        model.to_str().unwrap(),
+    ]));
+    model
+}
+
+#[test]
+fn answers_photos_and_refuses_bad_uploads_with_the_right_codes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = train_small_model(tmp.path());
+    let server = Server::start(&model, &["--max-body", "2000000"]);
+    let lemon = std::fs::read(sample_dir().join("lemon/0_100.jpg")).unwrap();
+
+    assert_eq!(server.request("GET", "/healthz", &[], b"").status, 200);
+    assert_eq!(server.request("GET", "/readyz", &[], b"").status, 200);
+    let page = server.request("GET", "/", &[], b"");
+    assert!(
+        page.status == 200 && page.body.contains("capture=\"environment\""),
+        "{page:?}"
+    );
+    let info = server.request("GET", "/v1/model", &[], b"").json();
+    assert_eq!(info["labels"].as_array().unwrap().len(), 4);
+
+    // Raw body.
+    let raw = server.post("/v1/identify", "image/jpeg", &lemon);
+    assert_eq!(raw.status, 200, "{raw:?}");
+    let answer = raw.json();
+    assert_eq!(answer["label"], "lemon");
+    assert_eq!(answer["sure"], true, "{answer}");
+    assert_eq!(answer["top"].as_array().unwrap().len(), 3);
+    assert!(answer["top"][0]["facts"]["scientific_name"]
+        .as_str()
+        .unwrap()
+        .contains("Citrus"));
+    assert_eq!(answer["model"]["name"], "mobilenet_v2");
+    assert!(answer["timings_ms"]["total"].as_f64().unwrap() > 0.0);
+
+    // Multipart, as a phone's file input sends it.
+    let (ct, body) = multipart(
+        "photo",
+        &std::fs::read(sample_dir().join("raspberry/0_100.jpg")).unwrap(),
+    );
+    let form = server.post("/v1/identify", &ct, &body);
+    assert_eq!(form.status, 200, "{form:?}");
+    assert_eq!(form.json()["label"], "raspberry");
+    let (ct, body) = multipart("picture", &lemon);
+    assert_eq!(server.post("/v1/identify", &ct, &body).status, 422);
+
+    // A 12-megapixel phone JPEG.
+    let big = tmp.path().join("big.jpg");
+    run_python_script(
+        "big_jpeg.py",
+        &[
+            sample_dir().join("mango/100_100.jpg").to_str().unwrap(),
+            big.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let big_reply = server.post("/v1/identify", "image/jpeg", &std::fs::read(&big).unwrap());
+    assert_eq!(big_reply.status, 200, "{big_reply:?}");
+
+    // Bad uploads: each a JSON error with a status the client can act on.
+    let truncated = server.post("/v1/identify", "image/jpeg", &lemon[..lemon.len() / 3]);
+    assert!(matches!(truncated.status, 200 | 422), "{truncated:?}");
+    let cases: [(&str, &[u8], u16); 4] = [
+        ("text/plain", b"a text file, not a photo", 415),
+        ("image/jpeg", b"a text file, not a photo", 415),
+        ("image/jpeg", b"", 422),
+        ("image/jpeg", &vec![0u8; 3_000_000], 413),
+    ];
+    for (ct, body, status) in cases {
+        let reply = server.post("/v1/identify", ct, body);
+        assert_eq!(reply.status, status, "{ct} {} bytes: {reply:?}", body.len());
+        assert!(reply.json()["error"].as_str().unwrap().len() > 5);
+    }
+    assert_eq!(server.request("GET", "/healthz", &[], b"").status, 200);
+
+    // Metrics parse as Prometheus text and count what was sent.
+    let metrics = server.request("GET", "/metrics", &[], b"");
+    assert_eq!(metrics.status, 200);
+    let mut ok_identify = 0.0;
+    for line in metrics
+        .body
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let (name, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("bad line {line}"));
+        let v: f64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("bad value in {line}"));
+        assert!(name.starts_with("orchard_"), "{line}");
+        if name == "orchard_http_requests_total{route=\"/v1/identify\",status=\"200\"}" {
+            ok_identify = v;
+        }
+    }
+    let expected = 3.0 + (truncated.status == 200) as u8 as f64;
+    assert_eq!(ok_identify, expected, "{}", metrics.body);
+    assert!(metrics.body.contains("orchard_model_batch_size_count"));
+}
+
+#[test]
+fn token_queue_limit_and_graceful_stop() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = train_small_model(tmp.path());
+    let token = tmp.path().join("token");
+    std::fs::write(&token, "s3cret-token\n").unwrap();
+    let mut server = Server::start(
+        &model,
+        &[
+            "--token-file",
+            token.to_str().unwrap(),
+            "--queue",
+            "2",
+            "--batch-window-ms",
+            "20",
+        ],
+    );
+    let lemon = std::fs::read(sample_dir().join("lemon/0_100.jpg")).unwrap();
+    assert_eq!(
+        server.post("/v1/identify", "image/jpeg", &lemon).status,
+        401
+    );
+    let wrong = server.request(
+        "POST",
+        "/v1/identify",
+        &[
+            ("Content-Type", "image/jpeg"),
+            ("Authorization", "Bearer nope"),
+        ],
+        &lemon,
+    );
+    assert_eq!(wrong.status, 401);
+    assert_eq!(wrong.header("www-authenticate"), Some("Bearer"));
+    let auth = [
+        ("Content-Type", "image/jpeg"),
+        ("Authorization", "Bearer s3cret-token"),
+    ];
+    assert_eq!(
+        server.request("POST", "/v1/identify", &auth, &lemon).status,
+        200
+    );
+    assert_eq!(
+        server.request("GET", "/healthz", &[], b"").status,
+        200,
+        "health needs no token"
+    );
+
+    // A flood beyond the queue: some 503 with Retry-After, the rest answered.
+    let big = tmp.path().join("big.jpg");
+    run_python_script(
+        "big_jpeg.py",
+        &[
+            sample_dir().join("mango/100_100.jpg").to_str().unwrap(),
+            big.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let big = std::sync::Arc::new(std::fs::read(&big).unwrap());
+    let statuses: Vec<(u16, Option<String>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..16)
+            .map(|_| {
+                let big = big.clone();
+                let server = &server;
+                s.spawn(move || {
+                    let r = server.request("POST", "/v1/identify", &auth, &big);
+                    (r.status, r.header("retry-after").map(str::to_string))
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(
+        statuses.iter().all(|(s, _)| *s == 200 || *s == 503),
+        "{statuses:?}"
+    );
+    assert!(statuses.iter().any(|(s, _)| *s == 200), "{statuses:?}");
+    let refused: Vec<_> = statuses.iter().filter(|(s, _)| *s == 503).collect();
+    assert!(
+        !refused.is_empty(),
+        "16 concurrent 12 MP uploads with a queue of 2: {statuses:?}"
+    );
+    assert!(refused.iter().all(|(_, r)| r.as_deref() == Some("1")));
+    assert_eq!(server.request("GET", "/healthz", &[], b"").status, 200);
+
+    // SIGTERM: the service stops cleanly.
+    let pid = server.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = server.child.wait().unwrap();
+    assert!(status.success(), "{status}");
+}
