@@ -64,15 +64,6 @@ impl std::fmt::Debug for Featurizer {
 /// Photos per parallel task (one inference call).
 const TASK_PHOTOS: usize = 8;
 
-fn path_seed(seed: u64, path: &str) -> u64 {
-    let mut h = 0xcbf29ce484222325u64 ^ seed;
-    for b in path.as_bytes() {
-        h ^= *b as u64;
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    h
-}
-
 impl Featurizer {
     /// A featurizer over `backend`, decoding with `decode`.
     pub fn new(backend: Arc<dyn InferenceBackend>, decode: DecodeOptions) -> Featurizer {
@@ -135,7 +126,8 @@ impl Featurizer {
                             let studio = is_studio_shot(&img);
                             let mut count = 1;
                             if let Some(aug) = augmentation {
-                                let mut rng = StdRng::seed_from_u64(path_seed(aug.seed, path));
+                                let mut rng =
+                                    StdRng::seed_from_u64(crate::train::fnv1a(aug.seed, path));
                                 for _ in 0..aug.variants {
                                     images.push(aug.augmenter.variant(&img, &mut rng));
                                     count += 1;

@@ -99,9 +99,9 @@ pub struct TrainReport {
     pub converged: bool,
 }
 
-/// A stable 64-bit FNV-1a hash: the split must not change between Rust
-/// versions or platforms.
-fn fnv1a(seed: u64, text: &str) -> u64 {
+/// A stable 64-bit FNV-1a hash of `text` with a seed: the split and the
+/// augmentation seeds must not change between Rust versions or platforms.
+pub(crate) fn fnv1a(seed: u64, text: &str) -> u64 {
     let mut h = 0xcbf29ce484222325u64 ^ seed.wrapping_mul(0x100000001b3);
     for b in text.as_bytes() {
         h ^= *b as u64;
@@ -277,86 +277,68 @@ pub fn train(
         min_probability: opts.min_probability,
     };
     let held_originals: Vec<&TrainingRow> = held.into_iter().filter(|r| r.variant == 0).collect();
-    let (mut holdout_real, mut holdout_studio, calibrated_on);
-    if held_originals.is_empty() || kept.is_empty() {
-        let fitted = fit(
-            &rows.iter().collect::<Vec<_>>(),
-            &labels,
-            dim,
-            opts,
-            thresholds,
-        )?;
-        let originals: Vec<&TrainingRow> = rows.iter().filter(|r| r.variant == 0).collect();
-        let (_, distances) = evaluate_rows(&fitted.classifier, &originals);
-        thresholds.max_distance =
-            quantile(&distances, opts.distance_quantile).unwrap_or(f32::INFINITY);
-        calibrated_on = format!(
-            "{} training photos (nothing held out: optimistic)",
-            originals.len()
-        );
-        holdout_real = None;
-        holdout_studio = None;
-    } else {
-        let fitted = fit(&kept, &labels, dim, opts, thresholds)?;
-        let (real, studio): (Vec<&TrainingRow>, Vec<&TrainingRow>) =
-            held_originals.iter().copied().partition(|r| !r.studio);
-        let calibration: &[&TrainingRow] = if real.len() >= 20 {
-            &real
-        } else {
-            &held_originals
-        };
-        let (_, distances) = evaluate_rows(&fitted.classifier, calibration);
-        thresholds.max_distance =
-            quantile(&distances, opts.distance_quantile).unwrap_or(f32::INFINITY);
-        calibrated_on = format!(
-            "{} held-out {}",
-            calibration.len(),
-            if real.len() >= 20 {
-                "real photos"
-            } else {
-                "photos"
-            }
-        );
-        let mut calibrated = fitted.classifier;
-        calibrated.thresholds = thresholds;
-        holdout_real = (!real.is_empty()).then(|| evaluate_rows(&calibrated, &real).0);
-        holdout_studio = (!studio.is_empty()).then(|| evaluate_rows(&calibrated, &studio).0);
-        if !opts.refit_all {
-            let report = fitted.report;
-            return Ok((
-                calibrated,
-                TrainReport {
-                    options: *opts,
-                    photos_per_label,
-                    studio_photos,
-                    rows: kept.len() as u64,
-                    holdout_photos: held_originals.len() as u64,
-                    holdout_real: holdout_real.take(),
-                    holdout_studio: holdout_studio.take(),
-                    calibrated_on,
-                    iterations: report.iterations,
-                    loss: report.value,
-                    converged: report.converged,
-                },
-            ));
-        }
-    }
     let all: Vec<&TrainingRow> = rows.iter().collect();
-    let fitted = fit(&all, &labels, dim, opts, thresholds)?;
+    let split = !held_originals.is_empty() && !kept.is_empty();
+    // Fit without the held-out photos (or on everything when nothing is
+    // held out), and calibrate the distance threshold.
+    let first = fit(
+        if split { &kept } else { &all },
+        &labels,
+        dim,
+        opts,
+        thresholds,
+    )?;
+    let (real, studio): (Vec<&TrainingRow>, Vec<&TrainingRow>) =
+        held_originals.iter().copied().partition(|r| !r.studio);
+    let originals: Vec<&TrainingRow> = rows.iter().filter(|r| r.variant == 0).collect();
+    let (calibration, calibrated_on): (&[&TrainingRow], String) = if !split {
+        (
+            &originals,
+            format!(
+                "{} training photos (nothing held out: optimistic)",
+                originals.len()
+            ),
+        )
+    } else if real.len() >= 20 {
+        (&real, format!("{} held-out real photos", real.len()))
+    } else {
+        (
+            &held_originals,
+            format!("{} held-out photos", held_originals.len()),
+        )
+    };
+    let (_, distances) = evaluate_rows(&first.classifier, calibration);
+    thresholds.max_distance = quantile(&distances, opts.distance_quantile).unwrap_or(f32::INFINITY);
+    let mut calibrated = first.classifier;
+    calibrated.thresholds = thresholds;
+    let holdout_real = (split && !real.is_empty()).then(|| evaluate_rows(&calibrated, &real).0);
+    let holdout_studio =
+        (split && !studio.is_empty()).then(|| evaluate_rows(&calibrated, &studio).0);
+    // The final model: refitted on every row, or the first fit as it is.
+    let (classifier, fit_report, fitted_rows) = if split && opts.refit_all {
+        let refit = fit(&all, &labels, dim, opts, thresholds)?;
+        (refit.classifier, refit.report, all.len())
+    } else {
+        (
+            calibrated,
+            first.report,
+            if split { kept.len() } else { all.len() },
+        )
+    };
     Ok((
-        fitted.classifier,
+        classifier,
         TrainReport {
             options: *opts,
             photos_per_label,
             studio_photos,
-            rows: rows.len() as u64,
+            rows: fitted_rows as u64,
             holdout_photos: held_originals.len() as u64,
             holdout_real,
             holdout_studio,
             calibrated_on,
-            iterations: fitted.report.iterations,
-            loss: fitted.report.value,
-            converged: fitted.report.converged,
+            iterations: fit_report.iterations,
+            loss: fit_report.value,
+            converged: fit_report.converged,
         },
     ))
 }

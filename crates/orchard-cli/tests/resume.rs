@@ -67,8 +67,12 @@ fn killed_runs_resume_to_the_uninterrupted_result() {
                 "a run killed after {delay_ms} ms left _SUCCESS"
             );
         }
-        let resumed = orchard(&args(&photos, &out, &["--resume"]));
-        assert_ok(&resumed);
+        // A run that finished before its kill point (a fast machine) is
+        // complete: resuming it is refused by design, so it is only checked.
+        if killed {
+            let resumed = orchard(&args(&photos, &out, &["--resume"]));
+            assert_ok(&resumed);
+        }
         assert!(out.join("_SUCCESS").exists());
         assert!(!out.join("_temporary").exists(), "temporary files left");
 

@@ -125,6 +125,18 @@ fn multipart(field: &str, bytes: &[u8]) -> (String, Vec<u8>) {
     (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
+/// A 12-megapixel phone-sized JPEG (4000×3000) made from a sample photo.
+fn phone_jpeg(dir: &Path) -> Vec<u8> {
+    let big = dir.join("big.jpg");
+    let source = sample_dir().join("mango/100_100.jpg");
+    run_python_script(
+        "big_jpeg.py",
+        &[source.to_str().unwrap(), big.to_str().unwrap()],
+        &[],
+    );
+    std::fs::read(&big).unwrap()
+}
+
 fn train_small_model(dir: &Path) -> std::path::PathBuf {
     let photos = subset(
         dir,
@@ -188,16 +200,7 @@ fn answers_photos_and_refuses_bad_uploads_with_the_right_codes() {
     assert_eq!(server.post("/v1/identify", &ct, &body).status, 422);
 
     // A 12-megapixel phone JPEG.
-    let big = tmp.path().join("big.jpg");
-    run_python_script(
-        "big_jpeg.py",
-        &[
-            sample_dir().join("mango/100_100.jpg").to_str().unwrap(),
-            big.to_str().unwrap(),
-        ],
-        &[],
-    );
-    let big_reply = server.post("/v1/identify", "image/jpeg", &std::fs::read(&big).unwrap());
+    let big_reply = server.post("/v1/identify", "image/jpeg", &phone_jpeg(tmp.path()));
     assert_eq!(big_reply.status, 200, "{big_reply:?}");
 
     // Bad uploads: each a JSON error with a status the client can act on.
@@ -289,16 +292,7 @@ fn token_queue_limit_and_graceful_stop() {
     );
 
     // A flood beyond the queue: some 503 with Retry-After, the rest answered.
-    let big = tmp.path().join("big.jpg");
-    run_python_script(
-        "big_jpeg.py",
-        &[
-            sample_dir().join("mango/100_100.jpg").to_str().unwrap(),
-            big.to_str().unwrap(),
-        ],
-        &[],
-    );
-    let big = std::sync::Arc::new(std::fs::read(&big).unwrap());
+    let big = std::sync::Arc::new(phone_jpeg(tmp.path()));
     let statuses: Vec<(u16, Option<String>)> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..16)
             .map(|_| {

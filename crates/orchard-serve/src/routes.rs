@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Multipart, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
@@ -170,12 +170,7 @@ fn image_error_status(e: &ImageError) -> StatusCode {
     }
 }
 
-async fn identify(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    req: Request,
-) -> Response {
-    let _ = headers;
+async fn identify(State(state): State<Arc<AppState>>, req: Request) -> Response {
     let Some(_admitted) = state.admit() else {
         let mut r = error(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -208,6 +203,7 @@ async fn answer(state: &Arc<AppState>, req: Request) -> Result<Response, Respons
             "empty upload: the body holds no image",
         ));
     }
+    let turn = state.decode_turn().await;
     let decode_started = Instant::now();
     let prep = state.clone();
     let body = bytes.clone();
@@ -232,6 +228,7 @@ async fn answer(state: &Arc<AppState>, req: Request) -> Result<Response, Respons
             format!("cannot read the photo: {e}"),
         )
     })?;
+    drop(turn);
     let decode_ms = decode_started.elapsed().as_secs_f64() * 1e3;
     let Some(pending) = state.batcher.submit(input) else {
         let mut r = error(
