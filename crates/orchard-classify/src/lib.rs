@@ -55,4 +55,4 @@ pub use lbfgs::{minimize, LbfgsOptions, LbfgsReport};
 pub use metrics::{evaluate, ClassMetrics, Evaluation, Outcome};
 pub use ood::{quantile, Mahalanobis, DEFAULT_RIDGE};
 pub use softmax::{fit_softmax, softmax_in_place, SoftmaxModel, TrainingSet};
-pub use train::{is_held_out, train, TrainOptions, TrainReport, TrainingRow};
+pub use train::{evaluate_labelled, is_held_out, train, TrainOptions, TrainReport, TrainingRow};

@@ -194,7 +194,9 @@ fn fit(
     })
 }
 
-fn evaluate_rows(classifier: &Classifier, rows: &[&TrainingRow]) -> (Evaluation, Vec<f32>) {
+/// Evaluates `classifier` on labelled rows (every label must be one it
+/// knows); also returns each row's distance to the nearest mode.
+pub fn evaluate_labelled(classifier: &Classifier, rows: &[&TrainingRow]) -> (Evaluation, Vec<f32>) {
     let dim = classifier.dim();
     let features: Vec<f32> = rows
         .iter()
@@ -307,13 +309,13 @@ pub fn train(
             format!("{} held-out photos", held_originals.len()),
         )
     };
-    let (_, distances) = evaluate_rows(&first.classifier, calibration);
+    let (_, distances) = evaluate_labelled(&first.classifier, calibration);
     thresholds.max_distance = quantile(&distances, opts.distance_quantile).unwrap_or(f32::INFINITY);
     let mut calibrated = first.classifier;
     calibrated.thresholds = thresholds;
-    let holdout_real = (split && !real.is_empty()).then(|| evaluate_rows(&calibrated, &real).0);
+    let holdout_real = (split && !real.is_empty()).then(|| evaluate_labelled(&calibrated, &real).0);
     let holdout_studio =
-        (split && !studio.is_empty()).then(|| evaluate_rows(&calibrated, &studio).0);
+        (split && !studio.is_empty()).then(|| evaluate_labelled(&calibrated, &studio).0);
     // The final model: refitted on every row, or the first fit as it is.
     let (classifier, fit_report, fitted_rows) = if split && opts.refit_all {
         let refit = fit(&all, &labels, dim, opts, thresholds)?;

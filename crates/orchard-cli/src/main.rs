@@ -7,6 +7,7 @@ mod commands;
 mod photo_inputs;
 mod progress;
 mod serve_cmd;
+mod training_rows;
 
 use clap::Parser;
 
