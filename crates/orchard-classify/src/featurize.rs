@@ -90,6 +90,14 @@ impl Featurizer {
         decode_rgb8(bytes, &self.decode)
     }
 
+    /// One photo as the model's input: decoded, resized and normalised by
+    /// `orchard_image::prepare`, the same path as `orchard extract`.
+    pub fn prepare(&self, bytes: &[u8]) -> Result<Vec<f32>, ImageError> {
+        let mut input = vec![0f32; self.spec.tensor_len()];
+        orchard_image::prepare(bytes, &self.decode, &self.spec, &mut input)?;
+        Ok(input)
+    }
+
     /// Features of decoded images, in one inference call.
     pub fn embed(&self, images: &[RgbImage]) -> Result<Vec<f32>, FeaturizeError> {
         let per = self.spec.tensor_len();

@@ -11,7 +11,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use orchard_classify::facts_for;
-use orchard_image::{preprocess_into, ImageError, Resizer};
+use orchard_image::ImageError;
 use serde_json::{json, Value};
 
 use crate::state::AppState;
@@ -207,27 +207,20 @@ async fn answer(state: &Arc<AppState>, req: Request) -> Result<Response, Respons
     let decode_started = Instant::now();
     let prep = state.clone();
     let body = bytes.clone();
-    let input = tokio::task::spawn_blocking(move || -> Result<Vec<f32>, ImageError> {
-        let img = prep.featurizer.decode(&body)?;
-        let spec = prep.bundle.feature_model.spec.preprocess();
-        let resized = Resizer::new().resize(&img, spec.width, spec.height)?;
-        let mut input = vec![0f32; spec.tensor_len()];
-        preprocess_into(&resized, &spec, &mut input)?;
-        Ok(input)
-    })
-    .await
-    .map_err(|e| {
-        error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("decoding stopped: {e}"),
-        )
-    })?
-    .map_err(|e| {
-        error(
-            image_error_status(&e),
-            format!("cannot read the photo: {e}"),
-        )
-    })?;
+    let input = tokio::task::spawn_blocking(move || prep.featurizer.prepare(&body))
+        .await
+        .map_err(|e| {
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("decoding stopped: {e}"),
+            )
+        })?
+        .map_err(|e| {
+            error(
+                image_error_status(&e),
+                format!("cannot read the photo: {e}"),
+            )
+        })?;
     drop(turn);
     let decode_ms = decode_started.elapsed().as_secs_f64() * 1e3;
     let Some(pending) = state.batcher.submit(input) else {
