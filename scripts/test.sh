@@ -5,5 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+printf '\n== module graph (no cycles; see docs/architecture.md)\n' >&2
+python3 scripts/check_module_cycles.py
 printf '\n== cargo test --release --workspace\n' >&2
 cargo test --release --workspace

@@ -1,49 +1,15 @@
 //! `orchard bench`: images/s of each stage on real photos, and of the whole
 //! job (run as a child process, so its peak RSS is the job's own).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use clap::Args;
 use orchard_image::{decode_rgb8, preprocess_into, resize_rgb8, DecodeOptions};
 use orchard_model::{load, BackendKind};
 use orchard_source::{list_photos, Location, PhotoGlob};
 
-use crate::args::ModelArgs;
-
-/// `orchard bench` arguments.
-#[derive(Debug, Clone, Args)]
-pub struct BenchArgs {
-    /// Folder of photos (label folders, like extract's input).
-    #[arg(long, default_value = "../shared/data/fruits360-sample")]
-    pub input: PathBuf,
-    /// Use at most this many photos for the stage benchmarks.
-    #[arg(long, default_value_t = 2000)]
-    pub limit: usize,
-    /// Backends to time inference on.
-    #[arg(long, value_delimiter = ',', default_value = "ort,tract")]
-    pub backends: Vec<String>,
-    /// Batch sizes to time inference with.
-    #[arg(long, value_delimiter = ',', default_value = "1,8,32")]
-    pub batch_sizes: Vec<usize>,
-    /// Images per inference measurement (tract is slow: keep it modest).
-    #[arg(long, default_value_t = 256)]
-    pub inference_images: usize,
-    /// Skip the end-to-end runs.
-    #[arg(long)]
-    pub no_end_to_end: bool,
-    /// End-to-end runs over the input repeated this many times, comma-separated
-    /// (e.g. 1,10 for 2,000 and 20,000 photos from the sample), to show that
-    /// peak memory does not grow with the number of photos.
-    #[arg(long, value_delimiter = ',', default_value = "1")]
-    pub repeat: Vec<usize>,
-    /// Backend for the end-to-end runs.
-    #[arg(long, default_value = "auto")]
-    pub end_to_end_backend: String,
-    #[command(flatten)]
-    pub model: ModelArgs,
-}
+use crate::args::BenchArgs;
 
 fn rate(n: usize, secs: f64) -> f64 {
     n as f64 / secs.max(1e-9)
@@ -51,7 +17,7 @@ fn rate(n: usize, secs: f64) -> f64 {
 
 /// Runs the benchmark and prints a table.
 pub fn run(args: BenchArgs, _quiet: bool) -> Result<()> {
-    let rt = crate::commands::runtime()?;
+    let rt = crate::setup::runtime()?;
     let location = Location::local(&args.input)?;
     let listing = rt.block_on(list_photos(&location, &PhotoGlob::default()))?;
     let photos: Vec<Vec<u8>> = listing
@@ -63,7 +29,7 @@ pub fn run(args: BenchArgs, _quiet: bool) -> Result<()> {
     if photos.is_empty() {
         bail!("no photos under {}", args.input.display());
     }
-    let model = crate::commands::resolve_model(&args.model)?;
+    let model = crate::setup::resolve_model(&args.model)?;
     let spec = model.spec.preprocess();
     println!(
         "orchard bench: {} photos from {}, model {} ({}), {} cores",

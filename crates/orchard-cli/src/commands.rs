@@ -2,20 +2,18 @@
 
 use anyhow::{bail, Context, Result};
 use orchard_engine::{
-    extract, transform, ExtractOptions, ModelRef, OutputFormat, TransformOptions,
+    extract, transform, Embedded, ExtractOptions, FeaturizeOptions, FitOptions, OutputFormat,
+    PlanRunner, TransformOptions, WriteMode, WriteOptions,
 };
-use orchard_image::{DecodeOptions, Normalization};
-use orchard_model::{
-    fetch_preset, BackendKind, CustomModelOptions, FetchOptions, ModelHome, PRESETS,
-};
+use orchard_image::DecodeOptions;
+use orchard_model::{fetch_preset, FetchOptions, ModelHome, PRESETS};
 use orchard_pca::{Components, Standardize};
-use orchard_source::StorageOptions;
 
 use crate::args::{
-    Backend, Cli, ClusterCommand, Command, ExtractArgs, Format, ModelArgs, ModelCommand,
-    Preprocess, StorageArgs, TransformArgs,
+    Cli, ClusterCommand, Command, ExtractArgs, Format, ModelCommand, ProgressFormat, TransformArgs,
 };
-use crate::progress::Progress;
+use crate::progress::{JsonEvents, Progress};
+use crate::setup::{resolve_model, runtime, storage_options};
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
@@ -28,12 +26,13 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Evaluate(args) => crate::classify_cmd::run_evaluate(args),
         Command::Identify(args) => crate::classify_cmd::run_identify(args),
         Command::Serve(args) => crate::serve_cmd::run_serve(args),
+        Command::Cost(args) => crate::cost_cmd::run_cost(args),
         Command::Cluster(cmd) => runtime()?.block_on(run_cluster(cmd)),
     }
 }
 
 async fn run_cluster(cmd: ClusterCommand) -> Result<()> {
-    use orchard_engine::cluster::process::{
+    use orchard_cluster::process::{
         run_executor, run_scheduler, ExecutorOptions, ExecutorPorts, SchedulerOptions,
     };
     match cmd {
@@ -84,39 +83,6 @@ async fn run_cluster(cmd: ClusterCommand) -> Result<()> {
     Ok(())
 }
 
-/// The async runtime: one worker per core.
-pub fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")
-}
-
-/// Resolves `--model` and friends to a verified model reference.
-pub fn resolve_model(args: &ModelArgs) -> Result<ModelRef> {
-    let custom = CustomModelOptions {
-        normalization: args.preprocess.map(|p| match p {
-            Preprocess::Keras => Normalization::Keras,
-            Preprocess::Torch => Normalization::Torch,
-            Preprocess::None => Normalization::None,
-        }),
-        input_size: args.input_size.map(|s| (s, s)),
-    };
-    let resolved = ModelHome::from_env().resolve_with(&args.model, &custom)?;
-    Ok(ModelRef {
-        path: resolved.path.display().to_string(),
-        sha256: resolved.sha256,
-        spec: resolved.spec,
-        backend: match args.backend {
-            Backend::Auto => BackendKind::Auto,
-            Backend::Ort => BackendKind::Ort,
-            Backend::Tract => BackendKind::Tract,
-        },
-        threads: args.threads,
-        lanes: args.lanes,
-    })
-}
-
 fn output_format(format: Format) -> OutputFormat {
     match format {
         Format::Parquet => OutputFormat::Parquet,
@@ -148,121 +114,107 @@ pub fn extract_options(args: &ExtractArgs) -> Result<ExtractOptions> {
         output: args.output.clone(),
         glob: args.glob.clone(),
         labels: args.labels.as_ref().map(|p| p.display().to_string()),
-        model: resolve_model(&args.model)?,
-        decode: DecodeOptions {
-            max_pixels: args.max_pixels,
-            apply_exif_orientation: !args.ignore_exif_orientation,
-        },
-        scan: orchard_engine::photos::ScanOptions {
-            batch_rows: args.batch_size,
-            max_bytes: args.max_bytes,
-            ..Default::default()
-        },
-        components,
-        standardize: args.standardize.then_some(Standardize {
-            with_std: true,
-            with_mean: args.with_mean,
-        }),
-        format: output_format(args.format),
-        keep_features: args.keep_features,
-        partitions: args.partitions,
-        overwrite: args.overwrite,
         storage: storage_options(&args.storage)?,
-        resume: args.resume,
-        checkpoint_every: args.checkpoint_every,
-        max_error_rate: args.max_error_rate,
-        incremental: args.incremental,
-        refit: args.refit,
-        cluster: args.cluster.clone(),
+        mode: write_mode(args),
+        partitions: args.partitions,
+        featurize: FeaturizeOptions {
+            decode: DecodeOptions {
+                max_pixels: args.max_pixels,
+                apply_exif_orientation: !args.ignore_exif_orientation,
+            },
+            scan: orchard_engine::photos::ScanOptions {
+                batch_rows: args.batch_size,
+                max_bytes: args.max_bytes,
+                ..Default::default()
+            },
+            checkpoint_every: args.checkpoint_every,
+            ..FeaturizeOptions::new(resolve_model(&args.model)?)
+        },
+        fit: FitOptions {
+            components,
+            standardize: args.standardize.then_some(Standardize {
+                with_std: true,
+                with_mean: args.with_mean,
+            }),
+        },
+        write: WriteOptions {
+            format: output_format(args.format),
+            keep_features: args.keep_features,
+            max_error_rate: args.max_error_rate,
+        },
     })
 }
 
-/// The `[storage]` table of Orchard's config file.
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ConfigFile {
-    #[serde(default)]
-    storage: StorageOptions,
+/// The one write mode the flags ask for (clap keeps them exclusive).
+fn write_mode(args: &ExtractArgs) -> WriteMode {
+    if args.resume {
+        WriteMode::Resume
+    } else if args.incremental {
+        WriteMode::Incremental { refit: args.refit }
+    } else if args.overwrite {
+        WriteMode::Overwrite
+    } else {
+        WriteMode::New
+    }
 }
 
-/// Storage options: the config file (`--config`, `ORCHARD_CONFIG`, or
-/// `$ORCHARD_HOME/config.toml` when present), then the command line on top.
-/// Allow-lists from both are combined only in the sense that the command line
-/// replaces the file's list when given.
-pub fn storage_options(args: &StorageArgs) -> Result<StorageOptions> {
-    let path = args
-        .config
-        .clone()
-        .or_else(|| Some(ModelHome::from_env().root().join("config.toml")).filter(|p| p.is_file()));
-    let mut options = match &path {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read config file {}", path.display()))?;
-            toml::from_str::<ConfigFile>(&text)
-                .with_context(|| format!("invalid config file {}", path.display()))?
-                .storage
-        }
-        None => StorageOptions::default(),
-    };
-    if args.region.is_some() {
-        options.region = args.region.clone();
+/// Where the plans run: this process, or the cluster of `--cluster`.
+fn plan_runner(args: &ExtractArgs) -> Box<dyn PlanRunner> {
+    match &args.cluster {
+        Some(url) => Box::new(orchard_cluster::BallistaRunner::new(url)),
+        None => Box::new(Embedded),
     }
-    if args.endpoint.is_some() {
-        options.endpoint = args.endpoint.clone();
-    }
-    let allowed: Vec<String> = args
-        .allowed_regions
-        .iter()
-        .map(|r| r.trim().to_string())
-        .filter(|r| !r.is_empty())
-        .collect();
-    if !allowed.is_empty() {
-        options.allowed_regions = allowed;
-    }
-    options.anonymous |= args.anonymous;
-    if let Some(t) = args.request_timeout {
-        anyhow::ensure!(t > 0.0, "--request-timeout must be positive");
-        options.request_timeout_secs = t;
-    }
-    if let Some(r) = args.max_retries {
-        options.max_retries = r;
-    }
-    Ok(options)
 }
 
 async fn run_extract(args: ExtractArgs, quiet: bool) -> Result<()> {
     let options = extract_options(&args)?;
+    let runner = plan_runner(&args);
+    let context = || format!("extract {} → {}", args.input, args.output);
+    if args.progress == ProgressFormat::Json {
+        let result = extract(&options, runner.as_ref(), &JsonEvents).await;
+        let event = match &result {
+            Ok(report) => serde_json::json!({"event": "finished", "report": report}),
+            Err(e) => serde_json::json!({"event": "failed", "error": e.to_string()}),
+        };
+        JsonEvents::print(&event);
+        result.with_context(context)?;
+        return Ok(());
+    }
     let progress = Progress::new(quiet);
-    let report = extract(&options, &progress)
+    let report = extract(&options, runner.as_ref(), &progress)
         .await
-        .with_context(|| format!("extract {} → {}", args.input, args.output))?;
+        .with_context(context)?;
     drop(progress);
     if !quiet {
-        let c = &report.counts;
-        println!(
-            "{} photos → {} rows, {} errors{} in {:.1} s ({:.0} images/s, peak RSS {} MiB)",
-            c.listed,
-            c.succeeded,
-            c.failed,
-            if c.failed > 0 {
-                " (see _errors.parquet)"
-            } else {
-                ""
-            },
-            report.seconds.total,
-            report.images_per_second,
-            report.peak_rss_bytes.unwrap_or(0) / (1024 * 1024),
-        );
-        println!(
-            "PCA k={} explains {:.1}% of variance; model {} on {}; output {}",
-            report.pca.k,
-            100.0 * report.pca.explained_variance_total,
-            report.model.name,
-            report.model.backend,
-            report.output
-        );
+        print_summary(&report);
     }
     Ok(())
+}
+
+fn print_summary(report: &orchard_engine::RunReport) {
+    let c = &report.counts;
+    println!(
+        "{} photos → {} rows, {} errors{} in {:.1} s ({:.0} images/s, peak RSS {} MiB)",
+        c.listed,
+        c.succeeded,
+        c.failed,
+        if c.failed > 0 {
+            " (see _errors.parquet)"
+        } else {
+            ""
+        },
+        report.seconds.total,
+        report.images_per_second,
+        report.peak_rss_bytes.unwrap_or(0) / (1024 * 1024),
+    );
+    println!(
+        "PCA k={} explains {:.1}% of variance; model {} on {}; output {}",
+        report.pca.k,
+        100.0 * report.pca.explained_variance_total,
+        report.model.name,
+        report.model.backend,
+        report.output
+    );
 }
 
 async fn run_transform(args: TransformArgs, quiet: bool) -> Result<()> {

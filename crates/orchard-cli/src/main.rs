@@ -4,9 +4,11 @@ mod args;
 mod bench;
 mod classify_cmd;
 mod commands;
+mod cost_cmd;
 mod photo_inputs;
 mod progress;
 mod serve_cmd;
+mod setup;
 mod training_rows;
 
 use clap::Parser;

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
-use orchard_engine::{FeaturizeStats, JobObserver};
+use orchard_engine::{FeaturizeStats, JobEvent, JobObserver, TaskCounters};
 
 /// Logs to stderr; `RUST_LOG` overrides the level chosen by `-v`/`-q`.
 pub fn init_logging(verbose: u8, quiet: bool) {
@@ -62,7 +62,7 @@ impl JobObserver for Progress {
         }
     }
 
-    fn featurize_started(&self, total: u64, stats: Arc<FeaturizeStats>) {
+    fn featurize_started(&self, total: u64, stats: Arc<FeaturizeStats>, tasks: Arc<TaskCounters>) {
         if self.quiet {
             return;
         }
@@ -88,11 +88,11 @@ impl JobObserver for Progress {
                 let stopped = stop.load(Ordering::Relaxed);
                 if let Some(bar) = &bar {
                     bar.set_position(done);
-                    bar.set_message(cluster_tasks(&stats).unwrap_or_default());
+                    bar.set_message(cluster_tasks(&tasks).unwrap_or_default());
                 } else if stopped || last_log.elapsed() >= Duration::from_secs(5) {
                     let secs = started.elapsed().as_secs_f64().max(1e-9);
                     let rate = done as f64 / secs;
-                    match cluster_tasks(&stats) {
+                    match cluster_tasks(&tasks) {
                         Some(tasks) => {
                             tracing::info!(
                                 "featurized {done}/{total} photos ({rate:.0} images/s, {tasks})"
@@ -124,14 +124,31 @@ impl JobObserver for Progress {
 
 /// `cluster tasks D/T` on a cluster run whose scheduler reports tasks; the
 /// photos' own failures are counted on the executors, not here.
-fn cluster_tasks(stats: &FeaturizeStats) -> Option<String> {
-    let total = stats.tasks_total.load(Ordering::Relaxed);
-    (total > 0).then(|| {
-        format!(
-            "cluster tasks {}/{total}",
-            stats.tasks_done.load(Ordering::Relaxed)
-        )
-    })
+fn cluster_tasks(tasks: &TaskCounters) -> Option<String> {
+    let (done, total) = tasks.get();
+    (total > 0).then(|| format!("cluster tasks {done}/{total}"))
+}
+
+/// `--progress json`: every job event as one JSON object per line on stdout
+/// (`{"event": "chunk_done", …}`), for other tools; logs stay on stderr.
+pub struct JsonEvents;
+
+impl JsonEvents {
+    /// Prints one event line (any serialisable object with an `event` field).
+    pub fn print(value: &serde_json::Value) {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{value}");
+        let _ = out.flush();
+    }
+}
+
+impl JobObserver for JsonEvents {
+    fn event(&self, event: &JobEvent) {
+        if let Ok(value) = serde_json::to_value(event) {
+            JsonEvents::print(&value);
+        }
+    }
 }
 
 impl Drop for Progress {

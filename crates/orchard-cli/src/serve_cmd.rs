@@ -1,53 +1,14 @@
 //! `orchard serve`.
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use clap::Args;
 use orchard_serve::{serve, AppState, ServeOptions};
 
-use crate::classify_cmd::{load_bundle, RunArgs};
-use crate::commands::runtime;
+use crate::args::ServeArgs;
+use crate::classify_cmd::load_bundle;
 use crate::photo_inputs::featurizer;
-
-/// `orchard serve`.
-#[derive(Debug, Clone, Args)]
-pub struct ServeArgs {
-    /// The classifier bundle (from `orchard train`).
-    #[arg(long)]
-    pub classifier: PathBuf,
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    pub bind: SocketAddr,
-    /// Largest upload, bytes (413 above).
-    #[arg(long, default_value_t = 20 * 1024 * 1024)]
-    pub max_body: usize,
-    /// Time to answer one request, milliseconds (504 after).
-    #[arg(long, default_value_t = 10_000)]
-    pub timeout_ms: u64,
-    /// Identify requests handled at once; more get 503 with Retry-After.
-    #[arg(long, default_value_t = 64)]
-    pub queue: usize,
-    /// How long a photo waits for others to share a model call, milliseconds.
-    #[arg(long, default_value_t = 3)]
-    pub batch_window_ms: u64,
-    /// Most photos in one model call.
-    #[arg(long, default_value_t = 16)]
-    pub max_batch: usize,
-    /// Labels per answer.
-    #[arg(long, default_value_t = 3)]
-    pub top: usize,
-    /// File holding the bearer token the /v1/ routes require.
-    #[arg(long)]
-    pub token_file: Option<PathBuf>,
-    /// Keep every upload in this directory (off: photos are never stored).
-    #[arg(long)]
-    pub keep_uploads: Option<PathBuf>,
-    #[command(flatten)]
-    pub run: RunArgs,
-}
+use crate::setup::runtime;
 
 /// Runs the service until SIGTERM or Ctrl-C; requests in flight finish.
 pub fn run_serve(args: ServeArgs) -> Result<()> {

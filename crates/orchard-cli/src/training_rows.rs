@@ -9,9 +9,9 @@ use orchard_engine::ModelRef;
 use orchard_image::{AugmentParts, Augmenter};
 use orchard_source::{PhotoGlob, StorageOptions};
 
-use crate::classify_cmd::{TrainArgs, GLOB};
-use crate::commands::runtime;
+use crate::args::{TrainArgs, GLOB};
 use crate::photo_inputs::{featurize_photos, featurizer, open_input, Input};
+use crate::setup::runtime;
 
 pub fn augmentation(args: &TrainArgs) -> Result<Option<Augmentation>> {
     if args.augment == 0 {

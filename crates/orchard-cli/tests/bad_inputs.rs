@@ -30,39 +30,6 @@ fn write(root: &Path, rel: &str, bytes: &[u8]) -> PathBuf {
     path
 }
 
-/// A PNG of `w × h` pixels as far as its header goes (valid CRC), with a
-/// little compressed data: a decompression bomb's signature.
-fn bomb_png(w: u32, h: u32) -> Vec<u8> {
-    fn chunk(tag: &[u8], data: &[u8]) -> Vec<u8> {
-        let mut crc = 0xFFFF_FFFFu32;
-        for &b in tag.iter().chain(data) {
-            crc ^= u32::from(b);
-            for _ in 0..8 {
-                crc = if crc & 1 != 0 {
-                    (crc >> 1) ^ 0xEDB8_8320
-                } else {
-                    crc >> 1
-                };
-            }
-        }
-        let mut out = (data.len() as u32).to_be_bytes().to_vec();
-        out.extend_from_slice(tag);
-        out.extend_from_slice(data);
-        out.extend_from_slice(&(!crc).to_be_bytes());
-        out
-    }
-    let mut ihdr = w.to_be_bytes().to_vec();
-    ihdr.extend_from_slice(&h.to_be_bytes());
-    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
-    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
-    png.extend(chunk(b"IHDR", &ihdr));
-    png.extend(chunk(
-        b"IDAT",
-        &[0x78, 0x9C, 0x63, 0x60, 0x18, 0x05, 0xA3, 0x60],
-    ));
-    png
-}
-
 /// What a generated input must become.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Expect {
@@ -183,7 +150,7 @@ fn build_corpus(dir: &Path) -> Corpus {
     add("bad/gif.jpg", b"GIF89a\x01\x00\x01\x00\x80\x00\x00\xff\xff\xff\x00\x00\x00!\xf9\x04\x00\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;", Expect::Error("decode", "unsupported image format GIF"));
     add(
         "bad/bomb.png",
-        &bomb_png(50_000, 50_000),
+        &orchard_image::hostile::bomb_png(50_000, 50_000),
         Expect::Error("decode", "above the limit"),
     );
     // Unreadable for a normal user (root reads it anyway: then it is a row).

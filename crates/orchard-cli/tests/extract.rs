@@ -356,3 +356,64 @@ fn output_opens_as_is_in_pyarrow_and_duckdb() {
         &[],
     );
 }
+
+/// `--progress json`: one event per line on stdout that other tools can
+/// follow, adding up to the run's counts.
+#[test]
+fn progress_as_json_events_adds_up_to_the_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let photos = subset(tmp.path(), &[("apple", 7), ("lemon", 6)]);
+    std::fs::write(photos.join("lemon/broken.jpg"), b"not a jpeg").unwrap();
+    let out = tmp.path().join("out");
+    let run = orchard(&[
+        "extract",
+        photos.to_str().unwrap(),
+        out.to_str().unwrap(),
+        "--progress",
+        "json",
+        "--checkpoint-every",
+        "5",
+        "--pca-k",
+        "4",
+    ]);
+    assert_ok(&run);
+    let events: Vec<serde_json::Value> = String::from_utf8(run.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect();
+    let names: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(names[..3], ["started", "listed", "planned"], "{names:?}");
+    assert_eq!(
+        names[names.len() - 4..],
+        ["errors_written", "pca_fitted", "committed", "finished"],
+        "{names:?}"
+    );
+    let chunks: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| e["event"] == "chunk_done")
+        .collect();
+    assert_eq!(chunks.len(), 3, "14 photos in chunks of 5");
+    let report = &events.last().unwrap()["report"];
+    let photos_in_chunks: u64 = chunks.iter().map(|c| c["photos"].as_u64().unwrap()).sum();
+    assert_eq!(
+        photos_in_chunks,
+        report["counts"]["processed"].as_u64().unwrap()
+    );
+    assert_eq!(chunks.last().unwrap()["photos_done"], 14);
+    assert_eq!(events[1]["photos"], report["counts"]["listed"]);
+    let committed = events.iter().find(|e| e["event"] == "committed").unwrap();
+    assert_eq!(committed["rows"], report["counts"]["succeeded"]);
+    assert_eq!(committed["rows"], 13);
+    let errors = events
+        .iter()
+        .find(|e| e["event"] == "errors_written")
+        .unwrap();
+    assert_eq!(errors["failed"], 1);
+    assert_eq!(errors["by_stage"]["decode"], 1);
+    let pca = events.iter().find(|e| e["event"] == "pca_fitted").unwrap();
+    assert_eq!(pca["k"], 4);
+}

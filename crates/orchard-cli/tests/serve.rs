@@ -137,6 +137,18 @@ fn phone_jpeg(dir: &Path) -> Vec<u8> {
     std::fs::read(&big).unwrap()
 }
 
+/// A four-species classifier bundle, trained once per test run (under the
+/// build folder's scratch space, replaced each run) for all the tests here.
+fn small_model() -> &'static Path {
+    static MODEL: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    MODEL.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("serve-model");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        train_small_model(&dir)
+    })
+}
+
 fn train_small_model(dir: &Path) -> std::path::PathBuf {
     let photos = subset(
         dir,
@@ -160,8 +172,7 @@ fn train_small_model(dir: &Path) -> std::path::PathBuf {
 #[test]
 fn answers_photos_and_refuses_bad_uploads_with_the_right_codes() {
     let tmp = tempfile::tempdir().unwrap();
-    let model = train_small_model(tmp.path());
-    let server = Server::start(&model, &["--max-body", "2000000"]);
+    let server = Server::start(small_model(), &["--max-body", "2000000"]);
     let lemon = std::fs::read(sample_dir().join("lemon/0_100.jpg")).unwrap();
 
     assert_eq!(server.request("GET", "/healthz", &[], b"").status, 200);
@@ -247,11 +258,10 @@ fn answers_photos_and_refuses_bad_uploads_with_the_right_codes() {
 #[test]
 fn token_queue_limit_and_graceful_stop() {
     let tmp = tempfile::tempdir().unwrap();
-    let model = train_small_model(tmp.path());
     let token = tmp.path().join("token");
     std::fs::write(&token, "s3cret-token\n").unwrap();
     let mut server = Server::start(
-        &model,
+        small_model(),
         &[
             "--token-file",
             token.to_str().unwrap(),
@@ -328,4 +338,43 @@ fn token_queue_limit_and_graceful_stop() {
         .success());
     let status = server.child.wait().unwrap();
     assert!(status.success(), "{status}");
+}
+
+/// The phone page in a real browser (Debian's headless Chromium): a photo put
+/// into the camera's file input comes back as the right fruit with its facts
+/// card. The screenshot is kept under the build folder for a person to look at.
+#[test]
+fn the_phone_page_identifies_a_photo_in_headless_chromium() {
+    let server = Server::start(small_model(), &[]);
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("serve");
+    std::fs::create_dir_all(&shots).unwrap();
+    let screenshot = shots.join("phone-page-lemon.png");
+    let _ = std::fs::remove_file(&screenshot);
+    let photo = sample_dir().join("lemon/0_100.jpg");
+    let url = format!("http://{}/", server.addr);
+    let out = run_python_script(
+        "browser_identify.py",
+        &[
+            url.as_str(),
+            photo.to_str().unwrap(),
+            screenshot.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let page: serde_json::Value = serde_json::from_str(out.trim()).expect(&out);
+    assert_eq!(page["capture"], "environment", "{page}");
+    assert!(page["preview_shown"].as_bool().unwrap(), "{page}");
+    let answer = page["answer"].as_str().unwrap();
+    assert!(answer.starts_with("lemon ("), "{page}");
+    assert!(page["status"].as_str().unwrap().starts_with("answered in"));
+    let facts = page["facts"].as_str().unwrap();
+    assert!(facts.contains("Lemon"), "{page}");
+    assert!(facts.contains("Citrus"), "scientific name: {page}");
+    assert!(facts.contains("IFCT 2017"), "nutrition source: {page}");
+    let png = std::fs::read(&screenshot).unwrap();
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 10_000,
+        "{}",
+        png.len()
+    );
 }

@@ -82,7 +82,7 @@ impl Checkpoint {
             job_id: state.job_id.clone(),
         };
         let json =
-            serde_json::to_vec_pretty(state).map_err(|e| EngineError::Invalid(e.to_string()))?;
+            serde_json::to_vec_pretty(state).map_err(|e| EngineError::Internal(e.to_string()))?;
         output::put_file(out, &format!("{}/_job.json", checkpoint.dir()), json).await?;
         Ok(checkpoint)
     }

@@ -50,13 +50,13 @@ pub async fn read_features(location: &str, storage: &StorageOptions) -> Result<F
         Err(_) => None,
     };
     let files = crate::transform::parquet_files(location, storage).await?;
-    let ctx = crate::extract::session_for(0);
+    let ctx = crate::runner::embedded_session(0);
     ctx.register_object_store(&loc.store_url(), loc.store().clone());
     let df = ctx
         .read_parquet(files, ParquetReadOptions::default())
         .await?;
     if df.schema().field_with_unqualified_name(FEATURES).is_err() {
-        return Err(EngineError::Invalid(format!(
+        return Err(EngineError::Usage(format!(
             "{location} has no '{FEATURES}' column: extract it again with --keep-features to train or evaluate on it"
         )));
     }
@@ -77,13 +77,13 @@ pub async fn read_features(location: &str, storage: &StorageOptions) -> Result<F
                 DataType::FixedSizeList(..) => features.as_fixed_size_list().value(i),
                 DataType::List(_) => features.as_list::<i32>().value(i),
                 other => {
-                    return Err(EngineError::Invalid(format!(
+                    return Err(EngineError::Usage(format!(
                         "column '{FEATURES}' of {location} must be a list of floats, found {other}"
                     )))
                 }
             };
             let values = values.as_primitive_opt::<Float32Type>().ok_or_else(|| {
-                EngineError::Invalid(format!("column '{FEATURES}' of {location} is not float32"))
+                EngineError::Usage(format!("column '{FEATURES}' of {location} is not float32"))
             })?;
             rows.push(FeatureRow {
                 path: paths.value(i).to_string(),

@@ -4,7 +4,9 @@
 //! Each call decodes, orients, resizes and normalises every photo of the batch
 //! into one input tensor, runs the model once on it, and returns a struct per
 //! row: the features, or the stage and reason of the failure. A bad photo never
-//! fails the batch. The model is loaded once per process ([`orchard_model::cached`]).
+//! fails the batch. The model comes from a [`ModelLoader`]: by default
+//! [`CachedModels`], loaded once per process ([`orchard_model::cached`]); tests
+//! put a small deterministic backend in its place.
 
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -49,7 +51,8 @@ pub struct ModelRef {
 }
 
 impl ModelRef {
-    /// The process-wide instance of this model, loaded on first use.
+    /// The process-wide instance of this model, loaded on first use (what
+    /// [`CachedModels`] loads).
     pub fn load(
         &self,
     ) -> std::result::Result<Arc<dyn InferenceBackend>, orchard_model::ModelError> {
@@ -60,6 +63,28 @@ impl ModelRef {
             self.threads,
             self.lanes,
         )
+    }
+}
+
+/// Where a [`ModelRef`]'s inference backend comes from.
+pub trait ModelLoader: Send + Sync + std::fmt::Debug {
+    /// The backend for `model`.
+    fn load(
+        &self,
+        model: &ModelRef,
+    ) -> std::result::Result<Arc<dyn InferenceBackend>, orchard_model::ModelError>;
+}
+
+/// The process-wide model cache ([`ModelRef::load`]): what every real run uses.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CachedModels;
+
+impl ModelLoader for CachedModels {
+    fn load(
+        &self,
+        model: &ModelRef,
+    ) -> std::result::Result<Arc<dyn InferenceBackend>, orchard_model::ModelError> {
+        model.load()
     }
 }
 
@@ -74,12 +99,6 @@ pub struct FeaturizeStats {
     pub prepare_nanos: AtomicU64,
     /// Nanoseconds spent in model inference (summed over calls).
     pub infer_nanos: AtomicU64,
-    /// Cluster runs only: Ballista tasks of the featurisation jobs finished
-    /// so far (read from the scheduler), summed over chunks.
-    pub tasks_done: AtomicU64,
-    /// Cluster runs only: Ballista tasks of the featurisation jobs planned
-    /// so far; 0 in embedded runs, or when the scheduler does not say.
-    pub tasks_total: AtomicU64,
 }
 
 impl FeaturizeStats {
@@ -97,16 +116,28 @@ impl FeaturizeStats {
 #[derive(Debug)]
 pub struct FeaturizeUdf {
     model: ModelRef,
+    loader: Arc<dyn ModelLoader>,
     decode: DecodeOptions,
     signature: Signature,
     stats: Arc<FeaturizeStats>,
 }
 
 impl FeaturizeUdf {
-    /// A UDF running `model` on photos decoded with `decode`.
+    /// A UDF running `model` (from the process cache) on photos decoded
+    /// with `decode`.
     pub fn new(model: ModelRef, decode: DecodeOptions) -> Self {
+        Self::with_loader(model, decode, Arc::new(CachedModels))
+    }
+
+    /// The same, with the backend from `loader`.
+    pub fn with_loader(
+        model: ModelRef,
+        decode: DecodeOptions,
+        loader: Arc<dyn ModelLoader>,
+    ) -> Self {
         Self {
             model,
+            loader,
             decode,
             signature: Signature::exact(vec![DataType::Binary], Volatility::Immutable),
             stats: Arc::default(),
@@ -175,8 +206,8 @@ impl FeaturizeUdf {
         if !slots.is_empty() {
             let start = Instant::now();
             let result = self
-                .model
-                .load()
+                .loader
+                .load(&self.model)
                 .and_then(|m| m.infer(&input[..slots.len() * image_len], slots.len()));
             FeaturizeStats::add(&self.stats.infer_nanos, start);
             match result {
@@ -248,6 +279,8 @@ impl FeaturizeUdf {
     }
 }
 
+/// Two instances are the same function when they run the same model with
+/// the same decoding (whatever loads the model).
 impl PartialEq for FeaturizeUdf {
     fn eq(&self, other: &Self) -> bool {
         self.model == other.model && self.decode == other.decode

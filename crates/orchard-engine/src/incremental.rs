@@ -135,7 +135,7 @@ pub async fn commit(
         superseded,
     };
     let json =
-        serde_json::to_vec_pretty(&record).map_err(|e| EngineError::Invalid(e.to_string()))?;
+        serde_json::to_vec_pretty(&record).map_err(|e| EngineError::Internal(e.to_string()))?;
     output::put_file(out, &format!("{INPUTS_DIR}/{job_id}.json"), json).await?;
     Ok(())
 }
@@ -163,14 +163,15 @@ pub async fn load_prior(out: &Location) -> Result<Option<Prior>> {
     for rel in &relative {
         if rel.starts_with(&format!("{INPUTS_DIR}/")) && rel.ends_with(".json") {
             let bytes = out.store().get(&out.child(rel)).await?.bytes().await?;
-            let commit: Commit = serde_json::from_slice(&bytes).map_err(|e| {
-                EngineError::Invalid(format!("unreadable commit record {rel}: {e}"))
+            let commit: Commit = serde_json::from_slice(&bytes).map_err(|e| EngineError::Json {
+                context: format!("unreadable commit record {rel}"),
+                source: e,
             })?;
             commits.push(commit);
         }
     }
     if commits.is_empty() {
-        return Err(EngineError::Invalid(format!(
+        return Err(EngineError::Usage(format!(
             "{} has no {INPUTS_DIR}/ records: it is not an Orchard output, or one from a version \
              without incremental runs; run without --incremental (and --overwrite) to rebuild it",
             out.url()

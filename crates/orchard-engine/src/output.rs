@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::RecordBatch;
-use datafusion::parquet::arrow::async_writer::AsyncArrowWriter;
+use datafusion::parquet::basic::Compression;
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
@@ -42,7 +42,7 @@ pub async fn prepare_output(out: &Location, overwrite: bool) -> Result<()> {
         return Ok(());
     }
     if !overwrite {
-        return Err(EngineError::Invalid(format!(
+        return Err(EngineError::Usage(format!(
             "output {} is not empty ({} objects, e.g. {}); choose another output, pass --overwrite, or --resume to finish an interrupted run",
             out.url(),
             existing.len(),
@@ -66,9 +66,8 @@ pub async fn delete_prefix(out: &Location, prefix: &str) -> Result<()> {
     if let Some(dir) = out.local_dir() {
         let path = dir.join(prefix);
         if path.is_dir() {
-            std::fs::remove_dir_all(&path).map_err(|e| {
-                EngineError::Invalid(format!("cannot remove {}: {e}", path.display()))
-            })?;
+            std::fs::remove_dir_all(&path)
+                .map_err(|e| EngineError::io(format!("cannot remove {}", path.display()), e))?;
         }
     }
     Ok(())
@@ -118,22 +117,20 @@ pub async fn write_errors(
     out: &Location,
     batches: impl futures::Stream<Item = Result<RecordBatch>> + Unpin,
 ) -> Result<u64> {
-    let object = object_store::buffered::BufWriter::new(out.store().clone(), out.child(ERRORS));
-    let mut writer = AsyncArrowWriter::try_new(object, errors_schema(), None)
-        .map_err(datafusion::error::DataFusionError::from)?;
+    let mut writer = crate::sink::parquet_writer(
+        out.store().clone(),
+        out.child(ERRORS),
+        errors_schema(),
+        Compression::SNAPPY,
+        8192,
+    )?;
     let mut rows = 0u64;
     let mut batches = batches;
     while let Some(batch) = batches.next().await {
         let batch = batch?;
         rows += batch.num_rows() as u64;
-        writer
-            .write(&batch)
-            .await
-            .map_err(datafusion::error::DataFusionError::from)?;
+        writer.write(&batch).await?;
     }
-    writer
-        .close()
-        .await
-        .map_err(datafusion::error::DataFusionError::from)?;
+    writer.close().await?;
     Ok(rows)
 }

@@ -21,6 +21,9 @@ pub struct Counts {
     pub skipped: u64,
     /// Distinct labels.
     pub labels: u64,
+    /// Bytes of the listed photos (by the listing's sizes).
+    #[serde(default)]
+    pub bytes_listed: u64,
 }
 
 /// Wall-clock seconds per stage, and CPU seconds inside featurisation.

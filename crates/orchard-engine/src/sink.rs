@@ -9,7 +9,7 @@ use std::sync::Arc;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, Float32Array, RecordBatch, StringArray, StringBuilder, UInt64Array,
 };
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt64Type};
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{exec_err, DataFusionError, Result};
 use datafusion::execution::object_store::ObjectStoreUrl;
@@ -21,12 +21,14 @@ use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
-    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
+    collect, DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
 };
+use datafusion::prelude::SessionContext;
 use futures::StreamExt;
 use object_store::buffered::BufWriter;
 use object_store::path::Path;
 use object_store::ObjectStore;
+use orchard_source::Location;
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 
@@ -227,16 +229,12 @@ impl PartitionWriter {
                 } else {
                     Compression::UNCOMPRESSED
                 };
-                let props = WriterProperties::builder()
-                    .set_compression(compression)
-                    .set_max_row_group_row_count(Some(self.options.row_group_rows.max(1)))
-                    .set_created_by(format!("orchard {}", env!("CARGO_PKG_VERSION")))
-                    .build();
-                let object = object_store::buffered::BufWriter::new(self.store.clone(), path);
-                OpenFile::Parquet(Box::new(AsyncArrowWriter::try_new(
-                    object,
+                OpenFile::Parquet(Box::new(parquet_writer(
+                    self.store.clone(),
+                    path,
                     schema.clone(),
-                    Some(props),
+                    compression,
+                    self.options.row_group_rows,
                 )?))
             }
             PartFormat::Csv => OpenFile::Csv(Box::new(BufWriter::new(self.store.clone(), path))),
@@ -299,6 +297,64 @@ impl PartitionWriter {
         }
         Ok(files)
     }
+}
+
+/// A Parquet writer of `schema` to `path` in `store` (streamed through a
+/// multipart upload): `compression`, row groups of at most `row_group_rows`,
+/// Orchard named as the writer. Every Parquet file Orchard writes is opened
+/// here.
+pub(crate) fn parquet_writer(
+    store: Arc<dyn ObjectStore>,
+    path: Path,
+    schema: SchemaRef,
+    compression: Compression,
+    row_group_rows: usize,
+) -> Result<AsyncArrowWriter<BufWriter>> {
+    let props = WriterProperties::builder()
+        .set_compression(compression)
+        .set_max_row_group_row_count(Some(row_group_rows.max(1)))
+        .set_created_by(format!("orchard {}", env!("CARGO_PKG_VERSION")))
+        .build();
+    Ok(AsyncArrowWriter::try_new(
+        BufWriter::new(store, path),
+        schema,
+        Some(props),
+    )?)
+}
+
+/// Runs `plan` through a [`PartWriterExec`] into `dir` under `out`; returns
+/// the number of rows written.
+pub(crate) async fn write_plan(
+    ctx: &SessionContext,
+    plan: Arc<dyn ExecutionPlan>,
+    out: &Location,
+    dir: &str,
+    format: PartFormat,
+    job_id: &str,
+    row_group_rows: usize,
+) -> crate::Result<u64> {
+    let writer = Arc::new(PartWriterExec::new(
+        plan,
+        PartWriterOptions {
+            store_url: out.store_url().to_string(),
+            dir: out.child(dir).to_string(),
+            format,
+            job_id: job_id.to_string(),
+            row_group_rows,
+            max_rows_per_file: 1_000_000,
+        },
+    ));
+    let summary = collect(writer, ctx.task_ctx()).await?;
+    Ok(summary
+        .iter()
+        .map(|b| {
+            b.column(1)
+                .as_primitive::<UInt64Type>()
+                .values()
+                .iter()
+                .sum::<u64>()
+        })
+        .sum())
 }
 
 fn io_err(e: std::io::Error) -> DataFusionError {

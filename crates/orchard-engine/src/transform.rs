@@ -7,11 +7,13 @@ use datafusion::prelude::{cast, col, Expr, ParquetReadOptions};
 use orchard_pca::PcaModel;
 use orchard_source::{list_photos, Location, PhotoGlob, StorageOptions};
 
-use crate::extract::{write_parts, OutputFormat};
+use crate::job::OutputFormat;
 use crate::output::{self, LABELS, PCA_DIR, PCA_MODEL, SUCCESS};
 use crate::pca_udf::PcaProjectUdf;
+use crate::residency::check_residency;
+use crate::runner::embedded_session;
 use crate::schema::{vector_type, FEATURES, LABEL, LABEL_INDEX, PATH, PCA};
-use crate::sink::PartFormat;
+use crate::sink::{write_plan, PartFormat};
 use crate::{EngineError, Result};
 
 /// What `orchard transform` needs.
@@ -42,7 +44,7 @@ pub async fn load_pca(
 ) -> Result<(PcaModel, Option<Vec<u8>>)> {
     if location.ends_with(".json") && std::path::Path::new(location).is_file() {
         let json = std::fs::read_to_string(location)
-            .map_err(|e| EngineError::Invalid(format!("cannot read {location}: {e}")))?;
+            .map_err(|e| EngineError::io(format!("cannot read {location}"), e))?;
         return Ok((PcaModel::from_json(&json)?, None));
     }
     let loc = Location::parse_with(location, storage)?;
@@ -56,7 +58,7 @@ pub async fn load_pca(
             return Ok((PcaModel::from_json(&json)?, labels));
         }
     }
-    Err(EngineError::Invalid(format!(
+    Err(EngineError::Usage(format!(
         "no PCA model in {location}: expected {PCA_DIR}/{PCA_MODEL} (an Orchard output) or {PCA_MODEL}"
     )))
 }
@@ -70,10 +72,10 @@ pub async fn transform(options: &TransformOptions) -> Result<u64> {
     let features = Location::parse_with(&options.features, &options.storage).ok();
     let mut checked = vec![&out];
     checked.extend(features.as_ref());
-    crate::extract::check_residency(&checked).await?;
+    check_residency(&checked).await?;
     output::prepare_output(&out, options.overwrite).await?;
 
-    let ctx = crate::extract::session_for(options.partitions);
+    let ctx = embedded_session(options.partitions);
     let files = parquet_files(&options.features, &options.storage).await?;
     if let Some(loc) = &features {
         ctx.register_object_store(&loc.store_url(), loc.store().clone());
@@ -87,7 +89,7 @@ pub async fn transform(options: &TransformOptions) -> Result<u64> {
     let feature_type = schema
         .field_with_unqualified_name(FEATURES)
         .map_err(|_| {
-            EngineError::Invalid(format!(
+            EngineError::Usage(format!(
                 "{} has no '{FEATURES}' column (write it with extract --keep-features)",
                 options.features
             ))
@@ -98,12 +100,12 @@ pub async fn transform(options: &TransformOptions) -> Result<u64> {
         feature_type,
         DataType::FixedSizeList(..) | DataType::List(_) | DataType::LargeList(_)
     ) {
-        return Err(EngineError::Invalid(format!(
+        return Err(EngineError::Usage(format!(
             "column '{FEATURES}' must be a list of floats, found {feature_type}"
         )));
     }
     if options.format == OutputFormat::Csv && !(has(PATH) && has(LABEL_INDEX)) {
-        return Err(EngineError::Invalid(
+        return Err(EngineError::Usage(
             "CSV output needs 'path' and 'label_index' columns in the features".into(),
         ));
     }
@@ -121,7 +123,7 @@ pub async fn transform(options: &TransformOptions) -> Result<u64> {
     let plan = df.select(columns)?.create_physical_plan().await?;
     let format = PartFormat::from(options.format);
     let job_id = uuid::Uuid::new_v4().to_string();
-    let rows = write_parts(&ctx, plan, &out, "", format, &job_id, 8192).await?;
+    let rows = write_plan(&ctx, plan, &out, "", format, &job_id, 8192).await?;
     output::put_file(
         &out,
         &format!("{PCA_DIR}/{PCA_MODEL}"),
@@ -140,8 +142,7 @@ pub async fn transform(options: &TransformOptions) -> Result<u64> {
 pub(crate) async fn parquet_files(location: &str, storage: &StorageOptions) -> Result<Vec<String>> {
     let path = std::path::Path::new(location);
     if path.is_file() {
-        let abs = std::path::absolute(path)
-            .map_err(|e| EngineError::Invalid(format!("{location}: {e}")))?;
+        let abs = std::path::absolute(path).map_err(|e| EngineError::io(location, e))?;
         return Ok(vec![abs.display().to_string()]);
     }
     let loc = Location::parse_with(location, storage)?;
@@ -156,7 +157,7 @@ pub(crate) async fn parquet_files(location: &str, storage: &StorageOptions) -> R
         })
         .collect();
     if files.is_empty() {
-        return Err(EngineError::Invalid(format!(
+        return Err(EngineError::Usage(format!(
             "no Parquet files in {location}"
         )));
     }

@@ -34,6 +34,8 @@ pub mod augment;
 pub mod decode;
 pub mod error;
 pub mod format;
+#[doc(hidden)]
+pub mod hostile;
 mod libjpeg;
 mod orient;
 pub mod prepare;

@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::SystemTime;
 
-use crate::backend::{effective_lanes, effective_threads, load, BackendKind, InferenceBackend};
+use crate::backend::{effective_lanes, effective_threads, BackendKind, InferenceBackend};
 use crate::error::ModelError;
+use crate::loader::load;
 use crate::spec::ModelSpec;
 
 /// Identifies one loaded model: the file (canonical path plus size and

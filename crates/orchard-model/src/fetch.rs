@@ -15,8 +15,9 @@ use crate::error::ModelError;
 use crate::home::{
     sha256_bytes, sha256_file, ConverterInfo, ModelHome, ModelManifest, ModelSource, ResolvedModel,
 };
+use crate::onnx::{fmt_dims, inspect_onnx};
 use crate::preset::{preset, preset_source, PresetSource, PRESETS};
-use crate::spec::{fmt_dims, inspect_onnx, ModelSpec};
+use crate::spec::ModelSpec;
 
 /// The Keras MobileNetV2 `.h5` → ONNX converter, embedded at build time.
 pub const CONVERTER_SCRIPT: &str = include_str!("../converter/keras_mobilenet_v2_to_onnx.py");

@@ -236,7 +236,7 @@ fn resolve_file(path: &Path, custom: &CustomModelOptions) -> Result<ResolvedMode
         let name = manifest.spec.name.clone();
         return verified(&name, path.to_path_buf(), manifest);
     }
-    let info = crate::spec::inspect_onnx(path)?;
+    let info = crate::onnx::inspect_onnx(path)?;
     let normalization = custom.normalization.unwrap_or(match info.layout {
         Some(Layout::Nchw) => Normalization::Torch,
         _ => Normalization::Keras,

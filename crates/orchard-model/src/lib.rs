@@ -28,12 +28,14 @@ pub mod cache;
 pub mod error;
 pub mod fetch;
 pub mod home;
+pub mod loader;
+pub mod onnx;
 pub mod ort_backend;
 pub mod preset;
 pub mod spec;
 pub mod tract_backend;
 
-pub use backend::{effective_lanes, effective_threads, load, BackendKind, InferenceBackend};
+pub use backend::{effective_lanes, effective_threads, BackendKind, InferenceBackend};
 pub use cache::cached;
 pub use error::ModelError;
 pub use fetch::{fetch_preset, find_python, FetchOptions};
@@ -41,8 +43,10 @@ pub use home::{
     sha256_file, ConverterInfo, CustomModelOptions, ModelHome, ModelManifest, ModelSource,
     ResolvedModel,
 };
+pub use loader::load;
+pub use onnx::{inspect_onnx, OnnxInfo};
 pub use orchard_image::{Layout, Normalization, PreprocessSpec};
 pub use ort_backend::{find_onnxruntime, loaded_onnxruntime, OrtBackend};
 pub use preset::{preset, MOBILENET_V2, PRESETS};
-pub use spec::{inspect_onnx, ModelSpec, OnnxInfo};
+pub use spec::ModelSpec;
 pub use tract_backend::TractBackend;

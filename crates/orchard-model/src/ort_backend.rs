@@ -15,7 +15,8 @@ use ort::value::TensorRef;
 
 use crate::backend::{check_input, collect_features, InferenceBackend};
 use crate::error::ModelError;
-use crate::spec::{fmt_dims, ModelSpec};
+use crate::onnx::fmt_dims;
+use crate::spec::ModelSpec;
 
 /// Images per `infer` call at which ONNX Runtime reaches its throughput plateau.
 const PREFERRED_BATCH: usize = 32;
@@ -392,6 +393,10 @@ impl OrtBackend {
 impl InferenceBackend for OrtBackend {
     fn name(&self) -> &'static str {
         "ort"
+    }
+
+    fn lanes(&self) -> usize {
+        self.sessions.len()
     }
 
     fn spec(&self) -> &ModelSpec {

@@ -11,74 +11,11 @@ use tract_onnx::prelude::*;
 
 use crate::backend::{check_input, collect_features, InferenceBackend};
 use crate::error::ModelError;
+use crate::onnx::inference_model;
 use crate::spec::ModelSpec;
 
 /// Images per worker thread in a preferred batch.
 const IMAGES_PER_WORKER: usize = 8;
-
-/// Parses the ONNX file, selects the spec's input and output and fixes the input
-/// to one image of the spec's shape.
-fn inference_model(path: &Path, spec: &ModelSpec) -> Result<InferenceModel, ModelError> {
-    let mut model = tract_onnx::onnx()
-        .model_for_path(path)
-        .map_err(|e| ModelError::tract(format!("load `{}`", path.display()), e))?;
-    if let Some(name) = &spec.input_name {
-        let inputs = model
-            .input_outlets()
-            .map_err(|e| ModelError::tract("list inputs", e))?
-            .to_vec();
-        let outlet = inputs
-            .iter()
-            .find(|o| model.node(o.node).name == *name)
-            .copied()
-            .ok_or_else(|| {
-                ModelError::unsupported(
-                    path,
-                    format!(
-                        "no input named `{name}`; the model's inputs are {:?}",
-                        inputs
-                            .iter()
-                            .map(|o| model.node(o.node).name.as_str())
-                            .collect::<Vec<_>>()
-                    ),
-                )
-            })?;
-        if inputs != [outlet] {
-            model
-                .set_input_outlets(&[outlet])
-                .map_err(|e| ModelError::tract("select the input", e))?;
-        }
-    }
-    let shape = spec.input_shape(1);
-    model
-        .set_input_fact(0, InferenceFact::dt_shape(f32::datum_type(), shape))
-        .map_err(|e| ModelError::tract("set the input shape", e))?;
-    match &spec.output_name {
-        Some(name) => model.select_outputs_by_name([name]).map_err(|e| {
-            ModelError::unsupported(path, format!("no output named `{name}`: {e:#}"))
-        })?,
-        None => {
-            let outputs = model
-                .output_outlets()
-                .map_err(|e| ModelError::tract("list outputs", e))?;
-            let first = *outputs
-                .first()
-                .ok_or_else(|| ModelError::unsupported(path, "the model has no output"))?;
-            model
-                .select_output_outlets(&[first])
-                .map_err(|e| ModelError::tract("select the output", e))?;
-        }
-    }
-    Ok(model)
-}
-
-/// The model typed (shapes inferred) but not optimised, with the input fixed to
-/// one image; used to discover output shapes.
-pub(crate) fn typed_model(path: &Path, spec: &ModelSpec) -> Result<TypedModel, ModelError> {
-    inference_model(path, spec)?
-        .into_typed()
-        .map_err(|e| ModelError::tract(format!("analyse `{}`", path.display()), e))
-}
 
 /// A model run by tract on the CPU: an optimised plan for one image, shared by
 /// `threads` worker threads that each run single images.

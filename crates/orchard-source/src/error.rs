@@ -30,8 +30,8 @@ pub enum SourceError {
     },
     /// The credentials in use may not do what the job needs.
     #[error(
-        "access denied: cannot {action} {location}: the credentials in use need the {permission} \
-         permission on bucket `{bucket}` (the server said: {reason})"
+        "access denied: cannot {action} {location}: the credentials in use ({credentials}) need \
+         the {permission} permission on bucket `{bucket}` (the server said: {reason})"
     )]
     AccessDenied {
         /// What the job tried (`list`, `read`, `write`, `delete`).
@@ -43,7 +43,10 @@ pub enum SourceError {
         /// The permission that is missing, e.g. `s3:ListBucket`.
         permission: &'static str,
         /// The server's short reason (an error code such as `AccessDenied`).
-        reason: String,
+        reason: Box<str>,
+        /// Where the refused credentials come from (an environment variable,
+        /// a file, a role), never their value.
+        credentials: Box<str>,
     },
     /// Data residency: the location is in a region outside the allow-list.
     #[error(
@@ -127,7 +130,8 @@ impl SourceError {
                 location: what.into(),
                 bucket: location.bucket().to_string(),
                 permission: action.permission(location.kind()),
-                reason,
+                reason: reason.into(),
+                credentials: location.credentials().into(),
             },
             None => SourceError::Store {
                 location: what.into(),

@@ -4,11 +4,13 @@
 //! This crate knows nothing of images, models or DataFusion: it turns a user's
 //! `./photos` or `s3://bucket/prefix/` into a sorted list of [`PhotoEntry`]s.
 
+mod cloud;
 mod error;
 mod glob;
 mod label;
 mod listing;
 mod location;
+mod options;
 mod storage;
 
 pub use error::{SourceError, StoreAction};
@@ -16,4 +18,4 @@ pub use glob::PhotoGlob;
 pub use label::{label_of, LabelIndex};
 pub use listing::{list_photos, Listing, ListingProblem, PhotoEntry};
 pub use location::Location;
-pub use storage::{region_matches, StorageOptions, StoreKind};
+pub use options::{region_matches, StorageOptions, StoreKind};

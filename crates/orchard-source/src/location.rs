@@ -15,7 +15,8 @@ fn percent_decode(segment: &str) -> Result<String, std::str::Utf8Error> {
         .map(|s| s.into_owned())
 }
 
-use crate::storage::{build_remote, s3_bucket_region, StorageOptions, StoreKind};
+use crate::options::{StorageOptions, StoreKind};
+use crate::storage::{build_remote, s3_bucket_region};
 use crate::SourceError;
 
 /// A storage location: a store, the prefix of the location inside it, and the
@@ -37,6 +38,9 @@ pub struct Location {
     bucket: String,
     /// The region the store was configured for (S3), when known.
     region: Option<String>,
+    /// Where the store's credentials come from (never their value).
+    credentials: String,
+    gcs_probe: Option<crate::cloud::GcsProbe>,
     options: StorageOptions,
 }
 
@@ -141,6 +145,8 @@ impl Location {
             local: None,
             bucket: remote.bucket,
             region: remote.region,
+            credentials: remote.credentials,
+            gcs_probe: remote.gcs_probe,
             options: options.clone(),
         })
     }
@@ -153,6 +159,12 @@ impl Location {
     /// The bucket, container or host of a remote location (empty when local).
     pub fn bucket(&self) -> &str {
         &self.bucket
+    }
+
+    /// Where the credentials of a remote location come from, by name (an
+    /// environment variable, a file, a role), never their value; empty when local.
+    pub fn credentials(&self) -> &str {
+        &self.credentials
     }
 
     /// The options this location was resolved with.
@@ -180,9 +192,10 @@ impl Location {
     /// For S3 the region is the bucket's own, as the server reports it
     /// (`x-amz-bucket-region`); a server that does not report one (some
     /// S3-compatible servers) is taken to be in the configured region. For GCS
-    /// and Azure, whose location is not readable without extra permissions,
-    /// the configured `--region` must state it. Local disks pass. Returns the
-    /// region found, if any.
+    /// it is the bucket's location (`storage.buckets.get`) when the credentials
+    /// may read it, otherwise the configured `--region`; for Azure, whose
+    /// account location is not readable through the blob API, `--region` must
+    /// state it. Local disks pass. Returns the region found, if any.
     pub async fn check_residency(&self) -> Result<Option<String>, SourceError> {
         let refuse = |region: Option<&str>, reason: String| SourceError::Residency {
             location: self.url.to_string(),
@@ -201,6 +214,14 @@ impl Location {
                 }
                 Err(why) => return Err(refuse(None, why)),
             },
+            StoreKind::Gcs if !self.options.allowed_regions.is_empty() => {
+                let probe = self.gcs_probe.as_ref().expect("GCS locations have a probe");
+                match crate::cloud::gcs_bucket_location(probe, &self.bucket, &self.options).await {
+                    Ok(Some(location)) => Some(location),
+                    Ok(None) => self.region.clone(),
+                    Err(why) => return Err(refuse(None, why)),
+                }
+            }
             _ => self.region.clone(),
         };
         if self.options.allowed_regions.is_empty() {
@@ -242,6 +263,8 @@ impl Location {
             local: Some((absolute, fs)),
             bucket: String::new(),
             region: None,
+            credentials: String::new(),
+            gcs_probe: None,
             options: StorageOptions::default(),
         })
     }

@@ -1,4 +1,4 @@
-//! The photos table as the scheduler plans it.
+//! The photos table as a distributed planner (a Ballista scheduler) plans it.
 //!
 //! Ballista 55 gives each task a *slice* of a stage's partitions and rewrites
 //! the stage's leaves so that the task plan only has those partitions
@@ -40,7 +40,8 @@ use datafusion::physical_plan::{
 };
 use futures::TryStreamExt;
 
-use crate::photos::{PhotoRef, PhotoScanExec, ScanOptions};
+use super::refs::{PhotoRef, ScanOptions};
+use super::scan_exec::PhotoScanExec;
 use crate::schema::photos_schema;
 
 /// Columns of the in-memory table of photo references (one row per photo).
@@ -99,9 +100,9 @@ pub fn refs_from_batch(batch: &RecordBatch) -> Result<Vec<PhotoRef>> {
         .collect())
 }
 
-/// The plan of `PhotoTable::distributed`: the references of each part in an
+/// The plan of [`PhotoTable::sliceable`](super::PhotoTable::sliceable): the references of each part in an
 /// in-memory leaf (one partition per part), read by [`PhotoReadExec`].
-pub(crate) fn distributed_read(
+pub(crate) fn sliced_read(
     parts: &[Vec<PhotoRef>],
     store_url: ObjectStoreUrl,
     options: ScanOptions,

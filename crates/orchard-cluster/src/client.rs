@@ -1,8 +1,8 @@
 //! The client side: a `SessionContext` whose queries run on a Ballista
 //! cluster (`orchard extract … --cluster df://host:50050`).
 //!
-//! Use it where `extract` uses `session_for(partitions)`; everything else
-//! stays as it is:
+//! [`BallistaRunner`](crate::BallistaRunner) hands these sessions to the
+//! engine; everything else stays as it is:
 //!
 //! * Register Orchard's functions on the context *returned* by
 //!   [`remote_context`] (as `extract` already does, job by job):
@@ -26,13 +26,13 @@ use ballista_core::execution_plans::DistributedQueryExec;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::physical_plan::ExecutionPlan;
-use datafusion::prelude::SessionContext;
+use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion_proto::protobuf::LogicalPlanNode;
 use orchard_source::StorageOptions;
 
-use crate::cluster::codec::{CodecRole, OrchardLogicalCodec, OrchardPhysicalCodec};
-use crate::cluster::store::OrchardObjectStoreRegistry;
-use crate::{EngineError, Result};
+use crate::codec::{CodecRole, OrchardLogicalCodec, OrchardPhysicalCodec};
+use crate::store::OrchardObjectStoreRegistry;
+use orchard_engine::{EngineError, Result};
 
 /// `df://host:port`, `host:port` or `host` as the URL Ballista expects
 /// (`df://host:port`; it connects to `http://host:port`, default port 50050).
@@ -48,8 +48,9 @@ pub fn scheduler_url(cluster: &str) -> String {
 /// `partitions` target partitions (0 = this machine's cores; on a cluster,
 /// the total number of executor slots is a better choice).
 ///
-/// The session settings mirror `extract::session_for` (batch size 1024, no
-/// information schema, plain Utf8 in Parquet), so plans match embedded runs;
+/// The session settings are the engine's (`orchard_engine::session_config`:
+/// batch size 1024, no information schema, plain Utf8 in Parquet), so plans
+/// match embedded runs;
 /// Ballista adds its own restrictions (no round-robin repartitioning, no
 /// dynamic filters, sort-merge joins) when it upgrades the config.
 pub async fn remote_context(
@@ -57,11 +58,21 @@ pub async fn remote_context(
     partitions: usize,
     storage: &StorageOptions,
 ) -> Result<SessionContext> {
+    remote_session(url, orchard_engine::session_config(partitions), storage).await
+}
+
+/// [`remote_context`] with Orchard's session settings already made (see
+/// [`orchard_engine::session_config`]).
+pub async fn remote_session(
+    url: &str,
+    config: SessionConfig,
+    storage: &StorageOptions,
+) -> Result<SessionContext> {
     // No `with_ballista_*` option setter here: they insert Ballista's config
     // extension, and `upgrade_for_ballista` then takes the config as already
     // upgraded and skips Ballista's restrictions. The codec setters only add
     // plain config extensions.
-    let config = crate::extract::session_config(partitions)
+    let config = config
         .with_ballista_logical_extension_codec(Arc::new(OrchardLogicalCodec::new(
             CodecRole::Client,
         )))

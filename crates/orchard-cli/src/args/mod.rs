@@ -1,8 +1,21 @@
-//! Command-line arguments.
+//! Command-line arguments: every command's, and nothing else (the commands
+//! read them; nothing here knows the commands).
+
+mod bench;
+mod classify;
+mod common;
+mod cost;
+mod serve;
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+pub use bench::BenchArgs;
+pub use classify::{EvaluateArgs, IdentifyArgs, IdentifyFormat, RunArgs, TrainArgs, GLOB};
+pub use common::{Backend, ModelArgs, Preprocess, StorageArgs};
+pub use cost::{CostArgs, CostFormat};
+pub use serve::ServeArgs;
 
 /// Orchard turns collections of photos into compact feature tables:
 /// MobileNetV2 features, PCA, Parquet or CSV.
@@ -30,15 +43,17 @@ pub enum Command {
     #[command(subcommand)]
     Model(ModelCommand),
     /// Measure decode, resize, inference and end-to-end images/s.
-    Bench(crate::bench::BenchArgs),
+    Bench(BenchArgs),
     /// Train a fruit classifier on labelled photos and/or extraction outputs.
-    Train(crate::classify_cmd::TrainArgs),
+    Train(TrainArgs),
     /// Accuracy, per-class precision/recall/F1, confusion and "not sure" rate of a classifier.
-    Evaluate(crate::classify_cmd::EvaluateArgs),
+    Evaluate(EvaluateArgs),
     /// Identify the fruit in photos: top labels with probabilities and facts, or "not sure".
-    Identify(crate::classify_cmd::IdentifyArgs),
+    Identify(IdentifyArgs),
     /// Serve the app's back end: HTTP API, phone page, health and metrics.
-    Serve(crate::serve_cmd::ServeArgs),
+    Serve(ServeArgs),
+    /// Project wall time and USD for N photos from a measured run and a price table.
+    Cost(CostArgs),
     /// Run a Ballista cluster role: scheduler or executor.
     #[command(subcommand)]
     Cluster(ClusterCommand),
@@ -94,81 +109,6 @@ pub enum Format {
     Parquet,
     /// The seed's CSV (label_index, pca as a JSON array, path).
     Csv,
-}
-
-/// Pixel normalisations for custom models.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Preprocess {
-    /// x/127.5 − 1 (Keras MobileNet family).
-    Keras,
-    /// ImageNet mean/std on x/255 (torchvision).
-    Torch,
-    /// Raw 0..255.
-    None,
-}
-
-/// Inference backends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Backend {
-    /// ONNX Runtime when available, tract otherwise.
-    Auto,
-    /// ONNX Runtime (fast; needs libonnxruntime).
-    Ort,
-    /// tract (pure Rust; slower).
-    Tract,
-}
-
-/// How the model is chosen and run (shared by extract and bench).
-#[derive(Debug, Clone, Args)]
-pub struct ModelArgs {
-    /// A preset name (mobilenet_v2) or a path to an .onnx file.
-    #[arg(long, default_value = "mobilenet_v2")]
-    pub model: String,
-    /// Pixel normalisation of a custom .onnx model.
-    #[arg(long, value_enum)]
-    pub preprocess: Option<Preprocess>,
-    /// Square input size of a custom .onnx model with a dynamic input shape.
-    #[arg(long)]
-    pub input_size: Option<u32>,
-    /// Inference backend.
-    #[arg(long, value_enum, default_value = "auto")]
-    pub backend: Backend,
-    /// Inference threads (0 = all cores).
-    #[arg(long, default_value_t = 0)]
-    pub threads: usize,
-    /// Batches ONNX Runtime runs at once, sharing the threads (0 = one per
-    /// thread: best throughput; 1 = all threads on one batch: lowest latency).
-    #[arg(long, default_value_t = 0)]
-    pub lanes: usize,
-}
-
-/// Object storage options shared by the commands that read or write stores.
-/// Credentials are never options: they come from the environment, the shared
-/// AWS profile or the machine's role (see the README).
-#[derive(Debug, Clone, Args)]
-pub struct StorageArgs {
-    /// S3 region (default: AWS_REGION, the profile's region, or the bucket's own).
-    #[arg(long)]
-    pub region: Option<String>,
-    /// S3-compatible endpoint, e.g. http://127.0.0.1:9000 (default: AWS_ENDPOINT_URL).
-    #[arg(long)]
-    pub endpoint: Option<String>,
-    /// Data residency: comma-separated region patterns every bucket must be in
-    /// (e.g. `eu-*`); also `allowed_regions` in the config file.
-    #[arg(long, env = "ORCHARD_ALLOWED_REGIONS", value_delimiter = ',')]
-    pub allowed_regions: Vec<String>,
-    /// Unsigned requests (public buckets).
-    #[arg(long)]
-    pub anonymous: bool,
-    /// Timeout of one storage request, in seconds.
-    #[arg(long)]
-    pub request_timeout: Option<f64>,
-    /// Retries of a failed storage request (throttling, 5xx, timeouts).
-    #[arg(long)]
-    pub max_retries: Option<usize>,
-    /// Config file (TOML, `[storage]` table); default $ORCHARD_HOME/config.toml when present.
-    #[arg(long, env = "ORCHARD_CONFIG")]
-    pub config: Option<PathBuf>,
 }
 
 /// `orchard extract`.
@@ -240,6 +180,12 @@ pub struct ExtractArgs {
     /// process; input and output must be on storage every executor reaches.
     #[arg(long)]
     pub cluster: Option<String>,
+    /// How progress is shown: a bar or log lines (`human`), or one JSON
+    /// event per line on stdout (`json`: started, listed, planned,
+    /// chunk_done, errors_written, pca_fitted, committed, then finished with
+    /// the run report, or failed with the error).
+    #[arg(long, value_enum, default_value = "human")]
+    pub progress: ProgressFormat,
     /// Exit with an error (and no _SUCCESS) when more than this fraction of
     /// the inputs fails (0 ≤ R ≤ 1).
     #[arg(long)]
@@ -248,6 +194,15 @@ pub struct ExtractArgs {
     pub model: ModelArgs,
     #[command(flatten)]
     pub storage: StorageArgs,
+}
+
+/// How `orchard extract` shows progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProgressFormat {
+    /// A bar on a terminal, log lines otherwise.
+    Human,
+    /// JSON events on stdout.
+    Json,
 }
 
 /// `orchard transform`.

@@ -14,36 +14,27 @@ use ballista_api_types::dto::{QueryStagesResponse, TaskStatus};
 use datafusion::physical_plan::ExecutionPlan;
 use tokio::task::JoinHandle;
 
-use crate::cluster::client::job_id;
+use async_trait::async_trait;
+use orchard_engine::{ProgressSource, ProgressWatch, TaskCounts};
+
+use crate::client::job_id;
 
 /// How often a running job is polled.
 pub const POLL_EVERY: Duration = Duration::from_millis(500);
 
-/// Task counts of one job.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct TaskCounts {
-    /// Tasks that finished successfully.
-    pub done: u64,
-    /// Tasks of all the job's stages planned so far.
-    pub total: u64,
-    /// Task attempts that failed (they are retried, up to Ballista's limit).
-    pub failed: u64,
-}
-
-impl TaskCounts {
-    /// Counts of a `/api/job/{id}/stages` answer.
-    pub fn of(stages: &QueryStagesResponse) -> Self {
-        let mut counts = TaskCounts::default();
-        for task in stages.stages.iter().flat_map(|s| &s.tasks) {
-            counts.total += 1;
-            match task.as_ref().map(|t| &t.status) {
-                Some(TaskStatus::Successful) => counts.done += 1,
-                Some(TaskStatus::Failed { .. }) => counts.failed += 1,
-                Some(TaskStatus::Running) | None => {}
-            }
+/// Task counts of a `/api/job/{id}/stages` answer (failed attempts are
+/// retried, up to Ballista's limit).
+pub fn task_counts(stages: &QueryStagesResponse) -> TaskCounts {
+    let mut counts = TaskCounts::default();
+    for task in stages.stages.iter().flat_map(|s| &s.tasks) {
+        counts.total += 1;
+        match task.as_ref().map(|t| &t.status) {
+            Some(TaskStatus::Successful) => counts.done += 1,
+            Some(TaskStatus::Failed { .. }) => counts.failed += 1,
+            Some(TaskStatus::Running) | None => {}
         }
-        counts
     }
+    counts
 }
 
 /// A reader of the scheduler's REST API.
@@ -86,7 +77,7 @@ impl SchedulerApi {
         }
         let stages: QueryStagesResponse =
             serde_json::from_slice(&body).map_err(|e| format!("GET {url}: {e}"))?;
-        Ok(TaskCounts::of(&stages))
+        Ok(task_counts(&stages))
     }
 }
 
@@ -169,6 +160,23 @@ impl JobWatch {
     }
 }
 
+impl ProgressSource for SchedulerApi {
+    fn watch(
+        &self,
+        plan: Arc<dyn ExecutionPlan>,
+        show: Arc<dyn Fn(TaskCounts) + Send + Sync>,
+    ) -> Box<dyn ProgressWatch> {
+        Box::new(JobWatch::start(self.clone(), plan, show))
+    }
+}
+
+#[async_trait]
+impl ProgressWatch for JobWatch {
+    async fn finish(self: Box<Self>) -> Option<TaskCounts> {
+        JobWatch::finish(*self).await
+    }
+}
+
 impl Drop for JobWatch {
     fn drop(&mut self) {
         self.poller.abort();
@@ -206,7 +214,7 @@ mod tests {
              ]}
         ]});
         let stages: QueryStagesResponse = serde_json::from_value(json).unwrap();
-        let counts = TaskCounts::of(&stages);
+        let counts = task_counts(&stages);
         assert_eq!(
             counts,
             TaskCounts {

@@ -27,8 +27,8 @@ use datafusion::logical_expr::{
 };
 use orchard_model::ModelHome;
 
-use crate::featurize::{ModelRef, FEATURIZE};
-use crate::schema::result_fields;
+use orchard_engine::featurize::{ModelRef, FEATURIZE};
+use orchard_engine::schema::result_fields;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct FileKey {

@@ -44,10 +44,10 @@ use datafusion::prelude::SessionConfig;
 use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
 use orchard_source::StorageOptions;
 
-use crate::cluster::ballista_err;
-use crate::cluster::codec::{CodecRole, OrchardLogicalCodec, OrchardPhysicalCodec};
-use crate::cluster::store::OrchardObjectStoreRegistry;
-use crate::{EngineError, Result};
+use crate::ballista_err;
+use crate::codec::{CodecRole, OrchardLogicalCodec, OrchardPhysicalCodec};
+use crate::store::OrchardObjectStoreRegistry;
+use orchard_engine::{EngineError, Result};
 
 /// How the scheduler runs (besides where it listens).
 #[derive(Debug, Clone)]
@@ -186,9 +186,10 @@ pub async fn serve_scheduler(
     listener: tokio::net::TcpListener,
     options: SchedulerOptions,
 ) -> Result<()> {
-    let bind = listener
-        .local_addr()
-        .map_err(|e| EngineError::Invalid(format!("cluster: {e}")))?;
+    let bind = listener.local_addr().map_err(|e| EngineError::Runner {
+        runner: "cluster",
+        source: Box::new(e),
+    })?;
     let config = Arc::new(scheduler_config(bind, &options));
     config.validate().map_err(ballista_err)?;
     let cluster = BallistaCluster::new_from_config(&config)
@@ -260,7 +261,7 @@ impl Default for ExecutorOptions {
 
 /// `host:port`, `df://host:port` or `host` (port 50050).
 pub fn parse_scheduler(scheduler: &str) -> Result<(String, u16)> {
-    let invalid = || EngineError::Invalid(format!("not a scheduler address: {scheduler}"));
+    let invalid = || EngineError::usage(format!("not a scheduler address: {scheduler}"));
     let rest = scheduler
         .split_once("://")
         .map_or(scheduler, |(_, rest)| rest)
@@ -315,10 +316,10 @@ pub async fn run_executor(
         std::env::temp_dir().join(format!("orchard-executor-{}", uuid::Uuid::new_v4()))
     });
     std::fs::create_dir_all(&work_dir)
-        .map_err(|e| EngineError::Invalid(format!("cannot create {}: {e}", work_dir.display())))?;
+        .map_err(|e| EngineError::io(format!("cannot create {}", work_dir.display()), e))?;
     let work_dir_str = work_dir
         .to_str()
-        .ok_or_else(|| EngineError::Invalid(format!("not UTF-8: {}", work_dir.display())))?
+        .ok_or_else(|| EngineError::usage(format!("not UTF-8: {}", work_dir.display())))?
         .to_string();
 
     // One registry for the whole process: stores (and their connection pools)

@@ -1,4 +1,9 @@
-//! Running Orchard's plans on an Apache DataFusion Ballista 55 cluster.
+//! Running Orchard's plans on an Apache DataFusion Ballista 55 cluster: the
+//! engine's [`PlanRunner`](orchard_engine::PlanRunner) and
+//! [`ProgressSource`](orchard_engine::ProgressSource) for a cluster
+//! ([`BallistaRunner`]), the codecs that carry Orchard's plans, and the
+//! scheduler and executor processes. The engine knows nothing of this crate;
+//! the CLI wires it in.
 //!
 //! ```text
 //!  orchard extract IN OUT --cluster df://host:50050        (client)
@@ -41,12 +46,18 @@
 pub mod client;
 pub mod codec;
 pub mod model;
+pub mod payload;
 pub mod process;
 pub mod progress;
-pub mod scan;
+mod runner;
 pub mod store;
 
+pub use runner::BallistaRunner;
+
 /// Turns a Ballista error into an engine error.
-pub(crate) fn ballista_err(e: ballista_core::error::BallistaError) -> crate::EngineError {
-    crate::EngineError::Invalid(format!("cluster: {e}"))
+pub(crate) fn ballista_err(e: ballista_core::error::BallistaError) -> orchard_engine::EngineError {
+    orchard_engine::EngineError::Runner {
+        runner: "cluster",
+        source: Box::new(e),
+    }
 }

@@ -1,26 +1,16 @@
-//! The photos table: one row per listed photo with its bytes, like Spark's
-//! `binaryFile` source, read through `object_store` with bounded concurrency.
-//!
-//! Listing happens once, on the client; the table carries the listed entries
-//! and each partition reads its share of objects when executed, from the
-//! object store registered in the task's runtime (so the same plan runs in
-//! any process that has the store).
+//! `PhotoScanExec`: reads the photos of each partition, in small batches.
 
 use std::fmt;
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use datafusion::arrow::array::{
     ArrayRef, BinaryBuilder, RecordBatch, StringBuilder, TimestampMicrosecondArray, UInt64Array,
 };
 use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::catalog::Session;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{project_schema, DataFusionError, Result};
-use datafusion::datasource::{TableProvider, TableType};
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
-use datafusion::logical_expr::Expr;
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::stream::RecordBatchReceiverStreamBuilder;
@@ -30,191 +20,12 @@ use datafusion::physical_plan::{
 use futures::StreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
-use orchard_source::PhotoEntry;
 
+use super::refs::{PhotoRef, ScanOptions};
 use crate::schema::photos_schema;
 
 /// Record batches of photos read ahead of the consumer, per partition.
 const READ_AHEAD: usize = 4;
-
-/// One photo to read: what the scan needs of a [`PhotoEntry`].
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct PhotoRef {
-    /// Object key in the store.
-    pub key: String,
-    /// Path as the user refers to it.
-    pub path: String,
-    /// Label (parent folder), if any.
-    pub label: Option<String>,
-    /// Size in bytes, from the listing.
-    pub size: u64,
-    /// Modification time, microseconds since the epoch (UTC).
-    pub modified_micros: i64,
-}
-
-impl From<&PhotoEntry> for PhotoRef {
-    fn from(e: &PhotoEntry) -> Self {
-        Self {
-            key: e.key.to_string(),
-            path: e.path.clone(),
-            label: e.label.clone(),
-            size: e.size,
-            modified_micros: e.modified.timestamp_micros(),
-        }
-    }
-}
-
-/// How the scan reads objects.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct ScanOptions {
-    /// Photos per record batch (keep small: a phone photo can be several MB).
-    pub batch_rows: usize,
-    /// Concurrent GET requests per partition.
-    pub concurrency: usize,
-    /// Photos larger than this are not read; they get a `read` error.
-    pub max_bytes: u64,
-    /// Bytes being downloaded at once per partition (by listed size), so that
-    /// a run of large photos does not flood memory; a photo larger than the
-    /// bound is read alone.
-    #[serde(default = "default_in_flight")]
-    pub max_bytes_in_flight: u64,
-}
-
-fn default_in_flight() -> u64 {
-    64 * 1024 * 1024
-}
-
-impl Default for ScanOptions {
-    fn default() -> Self {
-        Self {
-            batch_rows: 32,
-            concurrency: 16,
-            max_bytes: 256 * 1024 * 1024,
-            max_bytes_in_flight: default_in_flight(),
-        }
-    }
-}
-
-/// A table over listed photos; see the module docs.
-#[derive(Debug)]
-pub struct PhotoTable {
-    store_url: ObjectStoreUrl,
-    photos: Arc<Vec<PhotoRef>>,
-    options: ScanOptions,
-    /// Planned for a Ballista scheduler (see `cluster::scan`) rather than
-    /// for this process.
-    distributed: bool,
-}
-
-impl PhotoTable {
-    /// A table over `photos`, read from the store registered for `store_url`.
-    pub fn new(store_url: ObjectStoreUrl, photos: Vec<PhotoRef>, options: ScanOptions) -> Self {
-        Self {
-            store_url,
-            photos: Arc::new(photos),
-            options,
-            distributed: false,
-        }
-    }
-
-    /// The same table as a Ballista scheduler must plan it: photo references
-    /// in an in-memory leaf the scheduler can slice into tasks, read by
-    /// [`crate::cluster::scan::PhotoReadExec`]. Same rows, same batches.
-    pub fn distributed(
-        store_url: ObjectStoreUrl,
-        photos: Vec<PhotoRef>,
-        options: ScanOptions,
-    ) -> Self {
-        Self {
-            distributed: true,
-            ..Self::new(store_url, photos, options)
-        }
-    }
-
-    /// The store the photos are read from.
-    pub fn store_url(&self) -> &ObjectStoreUrl {
-        &self.store_url
-    }
-
-    /// The photos, in order.
-    pub fn photos(&self) -> &[PhotoRef] {
-        &self.photos
-    }
-
-    /// How they are read.
-    pub fn options(&self) -> ScanOptions {
-        self.options
-    }
-}
-
-#[async_trait]
-impl TableProvider for PhotoTable {
-    fn schema(&self) -> SchemaRef {
-        photos_schema()
-    }
-
-    fn table_type(&self) -> TableType {
-        TableType::Base
-    }
-
-    async fn scan(
-        &self,
-        state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
-        _limit: Option<usize>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        let n = scan_partitions(
-            state.config().target_partitions(),
-            self.photos.len(),
-            &self.options,
-        );
-        let parts = split_contiguous(&self.photos, n);
-        if self.distributed {
-            return crate::cluster::scan::distributed_read(
-                &parts,
-                self.store_url.clone(),
-                self.options,
-                projection.cloned(),
-            );
-        }
-        Ok(Arc::new(PhotoScanExec::new(
-            self.store_url.clone(),
-            parts.into_iter().map(Arc::new).collect(),
-            self.options,
-            projection.cloned(),
-        )?))
-    }
-}
-
-/// The number of scan partitions for `photos` photos: the session's target
-/// partitions, but no partition smaller than one batch, and at least one.
-/// Embedded and cluster scans both use it, so that both group photos into
-/// the same batches.
-pub(crate) fn scan_partitions(
-    target_partitions: usize,
-    photos: usize,
-    options: &ScanOptions,
-) -> usize {
-    let wanted = target_partitions.max(1);
-    let per_partition = options.batch_rows.max(1);
-    wanted.min(photos.div_ceil(per_partition)).max(1)
-}
-
-/// Splits `items` into `n` contiguous, nearly equal parts (order kept).
-pub(crate) fn split_contiguous(items: &[PhotoRef], n: usize) -> Vec<Vec<PhotoRef>> {
-    let n = n.max(1);
-    let base = items.len() / n;
-    let extra = items.len() % n;
-    let mut out = Vec::with_capacity(n);
-    let mut start = 0;
-    for i in 0..n {
-        let len = base + usize::from(i < extra);
-        out.push(items[start..start + len].to_vec());
-        start += len;
-    }
-    out
-}
 
 /// Reads the photos of each partition and emits them in small batches.
 #[derive(Debug)]
@@ -430,30 +241,5 @@ fn build_batch(
     match projection {
         Some(p) => Ok(batch.project(p)?),
         None => Ok(batch),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn photo(i: usize) -> PhotoRef {
-        PhotoRef {
-            key: format!("k{i}"),
-            path: format!("p{i}"),
-            label: None,
-            size: 1,
-            modified_micros: 0,
-        }
-    }
-
-    #[test]
-    fn contiguous_split_keeps_order_and_balances() {
-        let items: Vec<_> = (0..7).map(photo).collect();
-        let parts = split_contiguous(&items, 3);
-        let lens: Vec<_> = parts.iter().map(|p| p.len()).collect();
-        assert_eq!(lens, [3, 2, 2]);
-        let flat: Vec<_> = parts.iter().flat_map(|p| p.iter().cloned()).collect();
-        assert_eq!(flat, items);
     }
 }

@@ -1,0 +1,131 @@
+//! `orchard train`, `evaluate` and `identify` arguments.
+
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+use orchard_image::DEFAULT_MAX_PIXELS;
+
+use super::common::{ModelArgs, StorageArgs};
+
+/// Default photo pattern of the classify commands (as extract's).
+pub const GLOB: &str = "*.jpg,*.jpeg,*.png";
+
+/// `orchard train`.
+#[derive(Debug, Clone, Args)]
+pub struct TrainArgs {
+    /// Labelled photo folders (sub-folders are the labels) and/or extraction
+    /// outputs written with --keep-features; local paths or URLs, any mix.
+    #[arg(required = true)]
+    pub inputs: Vec<String>,
+    /// Directory to write the classifier bundle to.
+    #[arg(long)]
+    pub classifier: PathBuf,
+    /// Augmented variants per training photo (0 = none; the default, measured best).
+    #[arg(long, default_value_t = 0)]
+    pub augment: u32,
+    /// Which augmentations: background,crop,flip,color,blur or all.
+    #[arg(long, default_value = "all")]
+    pub augment_parts: String,
+    /// Folder of background photos for compositing (default: generated backgrounds).
+    #[arg(long)]
+    pub backgrounds: Option<PathBuf>,
+    /// Share of photos held out (split by file) to calibrate "not sure" and evaluate.
+    #[arg(long, default_value_t = 0.2)]
+    pub holdout: f64,
+    /// Seed of the split and of augmentation.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Inverse L2 strength of the logistic regression (scikit-learn's C).
+    #[arg(long, default_value_t = 100.0)]
+    pub c: f64,
+    /// Weight of a studio shot (white background) relative to a real photo.
+    #[arg(long, default_value_t = 0.3)]
+    pub studio_weight: f64,
+    /// Do not weight classes inversely to their frequency.
+    #[arg(long)]
+    pub no_class_balance: bool,
+    /// Share of held-out photos of known species the distance threshold lets through.
+    #[arg(long, default_value_t = 0.95)]
+    pub distance_quantile: f64,
+    /// Answers whose top probability is below this are "not sure".
+    #[arg(long, default_value_t = 0.5)]
+    pub unsure_below: f32,
+    /// Keep the model fitted without the held-out photos (default: refit on all).
+    #[arg(long)]
+    pub no_refit: bool,
+    /// Photo file patterns, comma-separated.
+    #[arg(long, default_value = GLOB)]
+    pub glob: String,
+    /// Refuse images with more pixels than this.
+    #[arg(long, default_value_t = DEFAULT_MAX_PIXELS)]
+    pub max_pixels: u64,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub storage: StorageArgs,
+}
+
+/// Options shared by `evaluate` and `identify`: where the model runs.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// The feature model's ONNX file, when it is not where the bundle names it
+    /// (its sha256 must match the bundle's).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Inference threads (0 = all cores).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Photo file patterns, comma-separated.
+    #[arg(long, default_value = GLOB)]
+    pub glob: String,
+    /// Refuse images with more pixels than this.
+    #[arg(long, default_value_t = DEFAULT_MAX_PIXELS)]
+    pub max_pixels: u64,
+    /// Override the bundle's probability threshold for "not sure".
+    #[arg(long)]
+    pub unsure_below: Option<f32>,
+    #[command(flatten)]
+    pub storage: StorageArgs,
+}
+
+/// `orchard evaluate`.
+#[derive(Debug, Clone, Args)]
+pub struct EvaluateArgs {
+    /// The classifier bundle (from `orchard train`).
+    pub classifier: PathBuf,
+    /// Labelled photo folders and/or extraction outputs with --keep-features.
+    #[arg(required = true)]
+    pub inputs: Vec<String>,
+    /// Also write the metrics as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// Output of `orchard identify`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum IdentifyFormat {
+    /// A readable block per photo.
+    Text,
+    /// One JSON object per line.
+    Jsonl,
+}
+
+/// `orchard identify`.
+#[derive(Debug, Clone, Args)]
+pub struct IdentifyArgs {
+    /// The classifier bundle (from `orchard train`).
+    pub classifier: PathBuf,
+    /// Photos, folders of photos (read recursively) or prefixes.
+    #[arg(required = true)]
+    pub photos: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: IdentifyFormat,
+    /// Labels listed per photo.
+    #[arg(long, default_value_t = 3)]
+    pub top: usize,
+    #[command(flatten)]
+    pub run: RunArgs,
+}

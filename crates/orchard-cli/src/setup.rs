@@ -1,0 +1,96 @@
+//! What several commands set up the same way: the async runtime, the model
+//! and the storage options.
+
+use anyhow::{Context, Result};
+use orchard_engine::ModelRef;
+use orchard_image::Normalization;
+use orchard_model::{BackendKind, CustomModelOptions, ModelHome};
+use orchard_source::StorageOptions;
+
+use crate::args::{Backend, ModelArgs, Preprocess, StorageArgs};
+
+/// The async runtime: one worker per core.
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// Resolves `--model` and friends to a verified model reference.
+pub fn resolve_model(args: &ModelArgs) -> Result<ModelRef> {
+    let custom = CustomModelOptions {
+        normalization: args.preprocess.map(|p| match p {
+            Preprocess::Keras => Normalization::Keras,
+            Preprocess::Torch => Normalization::Torch,
+            Preprocess::None => Normalization::None,
+        }),
+        input_size: args.input_size.map(|s| (s, s)),
+    };
+    let resolved = ModelHome::from_env().resolve_with(&args.model, &custom)?;
+    Ok(ModelRef {
+        path: resolved.path.display().to_string(),
+        sha256: resolved.sha256,
+        spec: resolved.spec,
+        backend: match args.backend {
+            Backend::Auto => BackendKind::Auto,
+            Backend::Ort => BackendKind::Ort,
+            Backend::Tract => BackendKind::Tract,
+        },
+        threads: args.threads,
+        lanes: args.lanes,
+    })
+}
+
+/// The `[storage]` table of Orchard's config file.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    #[serde(default)]
+    storage: StorageOptions,
+}
+
+/// Storage options: the config file (`--config`, `ORCHARD_CONFIG`, or
+/// `$ORCHARD_HOME/config.toml` when present), then the command line on top.
+/// Allow-lists from both are combined only in the sense that the command line
+/// replaces the file's list when given.
+pub fn storage_options(args: &StorageArgs) -> Result<StorageOptions> {
+    let path = args
+        .config
+        .clone()
+        .or_else(|| Some(ModelHome::from_env().root().join("config.toml")).filter(|p| p.is_file()));
+    let mut options = match &path {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read config file {}", path.display()))?;
+            toml::from_str::<ConfigFile>(&text)
+                .with_context(|| format!("invalid config file {}", path.display()))?
+                .storage
+        }
+        None => StorageOptions::default(),
+    };
+    if args.region.is_some() {
+        options.region = args.region.clone();
+    }
+    if args.endpoint.is_some() {
+        options.endpoint = args.endpoint.clone();
+    }
+    let allowed: Vec<String> = args
+        .allowed_regions
+        .iter()
+        .map(|r| r.trim().to_string())
+        .filter(|r| !r.is_empty())
+        .collect();
+    if !allowed.is_empty() {
+        options.allowed_regions = allowed;
+    }
+    options.anonymous |= args.anonymous;
+    if let Some(t) = args.request_timeout {
+        anyhow::ensure!(t > 0.0, "--request-timeout must be positive");
+        options.request_timeout_secs = t;
+    }
+    if let Some(r) = args.max_retries {
+        options.max_retries = r;
+    }
+    Ok(options)
+}

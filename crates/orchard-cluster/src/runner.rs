@@ -1,0 +1,54 @@
+//! The cluster as a [`PlanRunner`]: sessions whose plans run on a Ballista
+//! scheduler, with progress from its REST API.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use orchard_engine::{EngineError, PlanRunner, ProgressSource, Result};
+use orchard_source::{Location, StorageOptions, StoreKind};
+
+use crate::client::remote_session;
+use crate::progress::SchedulerApi;
+
+/// Runs plans on the Ballista cluster at a scheduler URL (`df://host:50050`,
+/// `host:port` or `host`).
+#[derive(Debug, Clone)]
+pub struct BallistaRunner {
+    url: String,
+    api: SchedulerApi,
+}
+
+impl BallistaRunner {
+    /// The cluster whose scheduler is at `url`.
+    pub fn new(url: &str) -> Self {
+        BallistaRunner {
+            url: url.to_string(),
+            api: SchedulerApi::new(url),
+        }
+    }
+}
+
+#[async_trait]
+impl PlanRunner for BallistaRunner {
+    async fn session(
+        &self,
+        config: SessionConfig,
+        storage: &StorageOptions,
+    ) -> Result<SessionContext> {
+        remote_session(&self.url, config, storage).await
+    }
+
+    fn check_input(&self, input: &Location) -> Result<()> {
+        if input.kind() == StoreKind::Http {
+            return Err(EngineError::usage(
+                "--cluster needs an input every executor can list; HTTP is not supported",
+            ));
+        }
+        Ok(())
+    }
+
+    fn progress(&self) -> Option<Arc<dyn ProgressSource>> {
+        Some(Arc::new(self.api.clone()))
+    }
+}

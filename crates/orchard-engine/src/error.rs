@@ -1,0 +1,133 @@
+//! The engine's error type: what the user can fix apart from what broke.
+
+/// Errors of the engine, with the context a user needs.
+///
+/// [`EngineError::is_user_error`] tells apart what the user can fix (bad
+/// arguments, a refused resume, a region outside the allow-list, an input
+/// that is not what the job needs) from internal failures; the errors of the
+/// libraries underneath (Parquet, DataFusion, object store, …) are kept as
+/// [`std::error::Error::source`]s.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// A location, listing, labels or residency problem.
+    #[error(transparent)]
+    Source(#[from] orchard_source::SourceError),
+    /// A model problem.
+    #[error(transparent)]
+    Model(#[from] orchard_model::ModelError),
+    /// A PCA problem.
+    #[error("PCA: {0}")]
+    Pca(#[from] orchard_pca::PcaError),
+    /// A query-engine problem.
+    #[error("{0}")]
+    DataFusion(#[from] datafusion::error::DataFusionError),
+    /// An Arrow problem.
+    #[error("{0}")]
+    Arrow(#[from] datafusion::arrow::error::ArrowError),
+    /// A Parquet problem.
+    #[error("{0}")]
+    Parquet(#[from] datafusion::parquet::errors::ParquetError),
+    /// A storage problem.
+    #[error("storage: {0}")]
+    Store(#[from] object_store::Error),
+    /// A local file could not be read or written.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done, naming the file.
+        context: String,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// A metadata file of an output could not be read or written as JSON.
+    #[error("{context}: {source}")]
+    Json {
+        /// Which file.
+        context: String,
+        /// The parser's error.
+        source: serde_json::Error,
+    },
+    /// The job cannot run as asked; the message says what to change.
+    #[error("{0}")]
+    Usage(String),
+    /// Where plans run (e.g. a cluster) failed.
+    #[error("{runner}: {source}")]
+    Runner {
+        /// Which runner (`cluster`).
+        runner: &'static str,
+        /// Its error.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A broken invariant: a bug, not something the user did.
+    #[error("{0}")]
+    Internal(String),
+    /// The job ran to the end but more inputs failed than `--max-error-rate`
+    /// allows; the output is written without `_SUCCESS`.
+    #[error(
+        "{failed} of {listed} inputs failed ({rate:.1}%), above --max-error-rate {max:.1}%; \
+         the output was written without _SUCCESS (see _errors.parquet)"
+    )]
+    ErrorRate {
+        /// Failed inputs.
+        failed: u64,
+        /// Listed inputs.
+        listed: u64,
+        /// Failure rate, percent.
+        rate: f64,
+        /// Allowed rate, percent.
+        max: f64,
+    },
+}
+
+impl EngineError {
+    /// A [`EngineError::Usage`] error.
+    pub fn usage(message: impl Into<String>) -> Self {
+        EngineError::Usage(message.into())
+    }
+
+    /// An [`EngineError::Io`] error, `context` naming the file.
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        EngineError::Io {
+            context: context.into(),
+            source,
+        }
+    }
+
+    /// Whether the user can fix this by changing the command (arguments,
+    /// inputs, credentials, allow-lists) rather than it being a failure of
+    /// Orchard or of the infrastructure.
+    pub fn is_user_error(&self) -> bool {
+        use orchard_source::SourceError;
+        match self {
+            EngineError::Usage(_) | EngineError::ErrorRate { .. } => true,
+            EngineError::Source(e) => !matches!(e, SourceError::Store { .. }),
+            EngineError::Model(_) | EngineError::Pca(_) => true,
+            _ => false,
+        }
+    }
+}
+
+/// Result type of the engine.
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_errors_are_told_apart_from_internal_ones() {
+        assert!(EngineError::usage("--refit needs --incremental").is_user_error());
+        assert!(
+            !EngineError::Internal("wrote 3 rows but 4 photos were featurized".into())
+                .is_user_error()
+        );
+        let io = EngineError::io(
+            "cannot read labels file l.json",
+            std::io::Error::from(std::io::ErrorKind::NotFound),
+        );
+        assert!(!io.is_user_error());
+        assert!(std::error::Error::source(&io).is_some());
+        assert!(io
+            .to_string()
+            .starts_with("cannot read labels file l.json: "));
+    }
+}

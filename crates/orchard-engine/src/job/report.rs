@@ -1,0 +1,129 @@
+//! The report stage: what a run did, how long each stage took, and with what
+//! (`_run.json`, see [`RunReport`]).
+
+use std::time::Instant;
+
+use orchard_pca::PcaModel;
+
+use crate::featurize::FeaturizeStats;
+use crate::job::errors::Failures;
+use crate::job::options::ExtractOptions;
+use crate::job::plan::{Listed, WorkPlan};
+use crate::job::start::Started;
+use crate::report::{peak_rss_bytes, Counts, ModelReport, PcaReport, RunReport, Seconds};
+
+/// When the run started, by the wall clock and the monotonic one.
+pub(crate) struct Clock {
+    started: Instant,
+    started_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Wall-clock seconds of the stages, filled in as they end.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Timings {
+    pub list: f64,
+    pub featurize: f64,
+    pub pca_fit: f64,
+    pub project_write: f64,
+}
+
+/// The timings of a finished run.
+pub(crate) struct Finished {
+    timings: Timings,
+    started_at: chrono::DateTime<chrono::Utc>,
+    total: f64,
+}
+
+impl Clock {
+    pub fn start() -> Self {
+        Clock {
+            started: Instant::now(),
+            started_at: chrono::Utc::now(),
+        }
+    }
+
+    /// The run ends now.
+    pub fn finish(&self, timings: Timings) -> Finished {
+        Finished {
+            timings,
+            started_at: self.started_at,
+            total: self.started.elapsed().as_secs_f64(),
+        }
+    }
+}
+
+/// Everything `_run.json` holds, from the stages' results.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn run_report(
+    options: &ExtractOptions,
+    job: &Started,
+    listed: &Listed,
+    work: &WorkPlan,
+    failures: &Failures,
+    succeeded: u64,
+    pca: &PcaModel,
+    stats: &FeaturizeStats,
+    partitions: usize,
+    finished: Finished,
+) -> RunReport {
+    let model = &options.featurize.model;
+    let threads = orchard_model::effective_threads(model.threads);
+    let Finished {
+        timings,
+        started_at,
+        total,
+    } = finished;
+    RunReport {
+        orchard_version: env!("CARGO_PKG_VERSION").to_string(),
+        job_id: job.checkpoint.job_id.clone(),
+        input: job.input.url().to_string(),
+        output: job.out.url().to_string(),
+        format: options.write.format.name().to_string(),
+        started_at: started_at.to_rfc3339(),
+        finished_at: chrono::Utc::now().to_rfc3339(),
+        counts: Counts {
+            listed: listed.photos.len() as u64,
+            succeeded,
+            processed: work.wanted.len() as u64,
+            failed: failures.total,
+            failed_by_stage: failures.by_stage.clone(),
+            skipped: listed.listing.skipped,
+            labels: listed.labels.len() as u64,
+            bytes_listed: listed.photos.iter().map(|p| p.size).sum(),
+        },
+        seconds: Seconds {
+            list: timings.list,
+            featurize: timings.featurize,
+            prepare_cpu: FeaturizeStats::seconds(&stats.prepare_nanos),
+            inference: FeaturizeStats::seconds(&stats.infer_nanos),
+            pca_fit: timings.pca_fit,
+            project_write: timings.project_write,
+            total,
+        },
+        // Photos read per second (an incremental run reads only the new ones).
+        images_per_second: if total > 0.0 {
+            work.wanted.len() as f64 / total
+        } else {
+            0.0
+        },
+        peak_rss_bytes: peak_rss_bytes(),
+        model: ModelReport {
+            name: model.spec.name.clone(),
+            sha256: model.sha256.clone(),
+            backend: job.backend.name().to_string(),
+            threads,
+            lanes: job.backend.lanes(),
+            feature_width: model.spec.feature_width,
+        },
+        pca: PcaReport {
+            k: pca.k(),
+            requested: serde_json::to_value(options.fit.components).unwrap_or_default(),
+            standardize: options.fit.standardize.is_some(),
+            explained_variance_ratio: pca.explained_variance_ratio().to_vec(),
+            explained_variance_total: pca.explained_variance_ratio().iter().sum(),
+            n_samples: pca.n_samples(),
+        },
+        partitions,
+        batch_rows: options.featurize.scan.batch_rows,
+    }
+}

