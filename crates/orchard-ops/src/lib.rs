@@ -4,9 +4,11 @@
 //! out.
 
 pub mod cost;
+mod count;
 pub mod prices;
 
-pub use cost::{parse_count, project, CostInputs, CostProjection, DEFAULT_EFFICIENCY};
+pub use cost::{project, CostInputs, CostProjection, DEFAULT_EFFICIENCY};
+pub use count::parse_count;
 pub use prices::{PriceTable, DEFAULT_PRICES_NAME};
 
 /// Errors of the operations tools, naming what to fix.
