@@ -93,16 +93,7 @@ fn gcs_listing_of_over_1000_keys_filters_while_listing() {
         )
         .output()
         .unwrap();
-    assert_ok(&result);
-    let run = run_json(&out);
-    assert_eq!(run["counts"]["listed"], 3, "{run}");
-    assert_eq!(run["counts"]["skipped"], 1005, "{run}");
-    let rows = rows_by_path(&out);
-    assert_eq!(rows.len(), 3);
-    assert!(
-        rows.keys().all(|p| p.starts_with("gs://many/in/apple/")),
-        "{rows:?}"
-    );
+    assert_listed_past_a_page(&result, &out, 1005, "gs://many/in/apple/");
 }
 
 #[test]
@@ -273,20 +264,7 @@ fn azure_run_equals_the_local_run() {
     local_run(&photos, &local_out);
 
     let keys = server.keys("results", "Results/");
-    for expected in [
-        "Results/_SUCCESS",
-        "Results/_errors.parquet",
-        "Results/_labels.json",
-        "Results/_pca/model.json",
-        "Results/_run.json",
-    ] {
-        assert!(keys.iter().any(|k| k == expected), "{expected} in {keys:?}");
-    }
-    assert!(
-        keys.iter().all(|k| !k.contains("_temporary")),
-        "temporary files left: {keys:?}"
-    );
-    assert!(keys.iter().any(|k| k.starts_with("Results/part-00000-")));
+    assert_complete_output(&keys, "Results/");
     // `_SUCCESS` is the last write of the run: nothing is written or deleted
     // after it.
     let writes = writes_in_order(&server.access_log(), "results", "Results/");
@@ -341,16 +319,7 @@ fn azure_listing_pages_beyond_5000_blobs() {
         ])
         .output()
         .unwrap();
-    assert_ok(&result);
-    let run = run_json(&out);
-    assert_eq!(run["counts"]["listed"], 3, "{run}");
-    assert_eq!(run["counts"]["skipped"], 5003, "{run}");
-    let rows = rows_by_path(&out);
-    assert_eq!(rows.len(), 3);
-    assert!(
-        rows.keys().all(|p| p.starts_with("az://many/in/apple/")),
-        "{rows:?}"
-    );
+    assert_listed_past_a_page(&result, &out, 5003, "az://many/in/apple/");
     let log = server.access_log();
     let pages = log
         .lines()
@@ -446,4 +415,21 @@ fn azure_accounts_outside_the_allowed_regions_are_refused_before_any_io() {
     assert!(server
         .keys("results", "Results/")
         .contains(&"Results/_SUCCESS".to_string()));
+}
+
+/// A listing of 3 photos among `skipped` other objects, more than a page of
+/// the store's listing: the run found exactly the photos.
+fn assert_listed_past_a_page(
+    result: &std::process::Output,
+    out: &std::path::Path,
+    skipped: u64,
+    photo_prefix: &str,
+) {
+    assert_ok(result);
+    let run = run_json(out);
+    assert_eq!(run["counts"]["listed"], 3, "{run}");
+    assert_eq!(run["counts"]["skipped"], skipped, "{run}");
+    let rows = rows_by_path(out);
+    assert_eq!(rows.len(), 3);
+    assert!(rows.keys().all(|p| p.starts_with(photo_prefix)), "{rows:?}");
 }

@@ -64,20 +64,7 @@ fn s3_run_equals_the_local_run() {
 
     let mut keys = server.keys("fruits-eu", "Results/");
     keys.sort();
-    for expected in [
-        "Results/_SUCCESS",
-        "Results/_errors.parquet",
-        "Results/_labels.json",
-        "Results/_pca/model.json",
-        "Results/_run.json",
-    ] {
-        assert!(keys.iter().any(|k| k == expected), "{expected} in {keys:?}");
-    }
-    assert!(
-        keys.iter().all(|k| !k.contains("_temporary")),
-        "temporary files left: {keys:?}"
-    );
-    assert!(keys.iter().any(|k| k.starts_with("Results/part-00000-")));
+    assert_complete_output(&keys, "Results/");
 
     let downloaded = tmp.path().join("downloaded");
     server.fixture(&[

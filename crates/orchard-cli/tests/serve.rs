@@ -303,30 +303,38 @@ fn token_queue_limit_and_graceful_stop() {
 
     // A flood beyond the queue: some 503 with Retry-After, the rest answered.
     let big = std::sync::Arc::new(phone_jpeg(tmp.path()));
-    let statuses: Vec<(u16, Option<String>)> = std::thread::scope(|s| {
+    let statuses: Vec<(u16, Option<String>, Option<String>)> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..16)
             .map(|_| {
                 let big = big.clone();
                 let server = &server;
                 s.spawn(move || {
                     let r = server.request("POST", "/v1/identify", &auth, &big);
-                    (r.status, r.header("retry-after").map(str::to_string))
+                    let header = |name| r.header(name).map(str::to_string);
+                    (r.status, header("retry-after"), header("connection"))
                 })
             })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
     assert!(
-        statuses.iter().all(|(s, _)| *s == 200 || *s == 503),
+        statuses.iter().all(|(s, _, _)| *s == 200 || *s == 503),
         "{statuses:?}"
     );
-    assert!(statuses.iter().any(|(s, _)| *s == 200), "{statuses:?}");
-    let refused: Vec<_> = statuses.iter().filter(|(s, _)| *s == 503).collect();
+    assert!(statuses.iter().any(|(s, _, _)| *s == 200), "{statuses:?}");
+    let refused: Vec<_> = statuses.iter().filter(|(s, _, _)| *s == 503).collect();
     assert!(
         !refused.is_empty(),
         "16 concurrent 12 MP uploads with a queue of 2: {statuses:?}"
     );
-    assert!(refused.iter().all(|(_, r)| r.as_deref() == Some("1")));
+    assert!(refused.iter().all(|(_, r, _)| r.as_deref() == Some("1")));
+    // Refused unread: the connection closes, and the client is told so.
+    assert!(
+        refused
+            .iter()
+            .all(|(_, _, c)| c.as_deref() == Some("close")),
+        "{refused:?}"
+    );
     assert_eq!(server.request("GET", "/healthz", &[], b"").status, 200);
 
     // SIGTERM: the service stops cleanly.

@@ -178,6 +178,11 @@ async fn identify(State(state): State<Arc<AppState>>, req: Request) -> Response 
         );
         r.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        // The upload is refused unread, so this connection cannot carry
+        // another request: say so, and the client opens a new one instead of
+        // writing into a closed socket.
+        r.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
         return r;
     };
     state.metrics.in_flight(1);

@@ -306,3 +306,27 @@ impl Drop for S3Server {
         let _ = self.child.wait();
     }
 }
+
+/// Checks an output's keys in a bucket (under `prefix`, e.g. `Results/`):
+/// every metadata file, a first part file, and no `_temporary/` left.
+pub fn assert_complete_output(keys: &[String], prefix: &str) {
+    for file in [
+        "_SUCCESS",
+        "_errors.parquet",
+        "_labels.json",
+        "_pca/model.json",
+        "_run.json",
+    ] {
+        let expected = format!("{prefix}{file}");
+        assert!(
+            keys.iter().any(|k| *k == expected),
+            "{expected} in {keys:?}"
+        );
+    }
+    assert!(
+        keys.iter().all(|k| !k.contains("_temporary")),
+        "temporary files left: {keys:?}"
+    );
+    let first_part = format!("{prefix}part-00000-");
+    assert!(keys.iter().any(|k| k.starts_with(&first_part)), "{keys:?}");
+}
