@@ -174,11 +174,23 @@ fn custom_paths_resolve() {
     assert_eq!(resolved.spec.feature_width, 1280);
 }
 
+/// A script standing in for Python. It is written by a child process, not
+/// by this one: a file this process has open for writing can be inherited by
+/// another test thread's fork, and executing it then fails with "Text file
+/// busy" (ETXTBSY).
 fn fake_python(dir: &Path, stdout: &str) -> std::path::PathBuf {
-    use std::os::unix::fs::PermissionsExt;
     let path = dir.join("fake-python");
-    std::fs::write(&path, format!("#!/bin/sh\necho '{stdout}'\n")).expect("write");
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let status = std::process::Command::new("sh")
+        .args([
+            "-c",
+            "printf '#!/bin/sh\\necho %s\\n' \"$2\" > \"$1\" && chmod 755 \"$1\"",
+            "sh",
+        ])
+        .arg(&path)
+        .arg(format!("'{stdout}'"))
+        .status()
+        .expect("sh");
+    assert!(status.success());
     path
 }
 

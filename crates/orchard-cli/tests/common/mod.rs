@@ -318,10 +318,7 @@ pub fn assert_complete_output(keys: &[String], prefix: &str) {
         "_run.json",
     ] {
         let expected = format!("{prefix}{file}");
-        assert!(
-            keys.iter().any(|k| *k == expected),
-            "{expected} in {keys:?}"
-        );
+        assert!(keys.contains(&expected), "{expected} in {keys:?}");
     }
     assert!(
         keys.iter().all(|k| !k.contains("_temporary")),
