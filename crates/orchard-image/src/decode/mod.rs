@@ -19,19 +19,20 @@
 //!   exactly Pillow's `CMYK;I` unpack followed by its `cmyk2rgb`. No ICC
 //!   colour management (neither does PIL's `convert`).
 
-use std::io::Cursor;
+mod convert;
+mod image_crate;
+
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use image::codecs::jpeg::JpegDecoder;
-use image::codecs::png::PngDecoder;
 use image::metadata::Orientation;
-use image::{ColorType, ImageDecoder, Limits, RgbImage};
+use image::{Limits, RgbImage};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ImageError;
-use crate::format::{jpeg_has_eoi, read_header, Header, SourceColor, SourceFormat};
-use crate::libjpeg;
+use crate::format::{jpeg_has_eoi, read_header, SourceColor, SourceFormat};
 use crate::orient::orient_rgb8;
+use convert::{internal, to_rgb8_in_place};
+use image_crate::run_decoder;
 
 /// Default pixel budget: 64 megapixels (e.g. 8000×8000, or a 9248×6936
 /// 64-MP phone photo). Decoding such an image needs about 192 MB for the RGB
@@ -240,7 +241,11 @@ pub(crate) fn decode_into(
     })
 }
 
-fn check_budget(width: u32, height: u32, opts: &DecodeOptions) -> Result<(), ImageError> {
+pub(super) fn check_budget(
+    width: u32,
+    height: u32,
+    opts: &DecodeOptions,
+) -> Result<(), ImageError> {
     if width == 0 || height == 0 {
         return Err(ImageError::ZeroSize { width, height });
     }
@@ -256,299 +261,11 @@ fn check_budget(width: u32, height: u32, opts: &DecodeOptions) -> Result<(), Ima
     Ok(())
 }
 
-struct RawDecoded {
-    width: u32,
-    height: u32,
-    color_type: ColorType,
-    orientation: Orientation,
-}
-
-fn run_decoder(
-    bytes: &[u8],
-    header: &Header,
-    opts: &DecodeOptions,
-    buf: &mut Vec<u8>,
-) -> Result<RawDecoded, ImageError> {
-    let fmt = header.format;
-    let map = |e| map_image_error(e, fmt, bytes.len());
-    match fmt {
-        SourceFormat::Jpeg => {
-            // zune-jpeg (through `image`) reads the metadata and is the
-            // fallback; libjpeg-turbo decodes the pixels when it can.
-            let dec = JpegDecoder::new(Cursor::new(bytes)).map_err(map)?;
-            let pil_exact = |buf: &mut Vec<u8>| libjpeg::decode_rgb8(bytes, buf).ok();
-            let pil_exact = (header.color != SourceColor::Cmyk).then_some(pil_exact);
-            read_all(dec, fmt, opts, buf, pil_exact)
-        }
-        SourceFormat::Png => {
-            let dec = PngDecoder::with_limits(Cursor::new(bytes), opts.limits()).map_err(map)?;
-            read_all(dec, fmt, opts, buf, None::<fn(&mut Vec<u8>) -> _>)
-        }
-    }
-    .map_err(|e| match e {
-        Mapped::Ours(e) => e,
-        Mapped::Image(e) => map(e),
-    })
-}
-
-enum Mapped {
-    Ours(ImageError),
-    Image(image::ImageError),
-}
-
-impl From<image::ImageError> for Mapped {
-    fn from(e: image::ImageError) -> Self {
-        Mapped::Image(e)
-    }
-}
-
-/// Read the metadata from `dec`, then the pixels: with `preferred` when it
-/// is given and succeeds (it returns packed RGB8 and the stored size), else
-/// with `dec` itself.
-fn read_all<D: ImageDecoder>(
-    mut dec: D,
-    fmt: SourceFormat,
-    opts: &DecodeOptions,
-    buf: &mut Vec<u8>,
-    preferred: Option<impl FnOnce(&mut Vec<u8>) -> Option<(u32, u32)>>,
-) -> Result<RawDecoded, Mapped> {
-    dec.set_limits(opts.limits())?;
-    let (width, height) = dec.dimensions();
-    check_budget(width, height, opts).map_err(Mapped::Ours)?;
-    // Read (for logging) even when not applied. A damaged or odd EXIF block
-    // is not worth rejecting the photo for.
-    let orientation = dec.orientation().unwrap_or(Orientation::NoTransforms);
-    let color_type = dec.color_type();
-    let total = dec.total_bytes();
-    if total > opts.max_alloc_bytes() {
-        return Err(Mapped::Ours(ImageError::MemoryLimit {
-            format: fmt.name(),
-            reason: format!(
-                "decoded size {total} bytes exceeds {} bytes",
-                opts.max_alloc_bytes()
-            ),
-        }));
-    }
-    let total = usize::try_from(total).map_err(|_| {
-        Mapped::Ours(ImageError::MemoryLimit {
-            format: fmt.name(),
-            reason: format!("decoded size {total} bytes does not fit in memory"),
-        })
-    })?;
-    if let Some((w, h)) = preferred.and_then(|decode| decode(buf)) {
-        if (w, h) == (width, height) {
-            return Ok(RawDecoded {
-                width,
-                height,
-                color_type: ColorType::Rgb8,
-                orientation,
-            });
-        }
-    }
-    // Zero all of it, not only the grown part: on a corrupt scan the JPEG
-    // decoder can return Ok without writing every row, and the previous
-    // image's pixels must not show through (found by fuzz/; regression
-    // fixtures/fuzz/jpeg_partial_scan.jpg). A memset is cheap next to decoding.
-    buf.clear();
-    buf.resize(total, 0);
-    dec.read_image(buf)?;
-    Ok(RawDecoded {
-        width,
-        height,
-        color_type,
-        orientation,
-    })
-}
-
-fn map_image_error(e: image::ImageError, fmt: SourceFormat, len: usize) -> ImageError {
-    use image::ImageError as E;
-    let format = fmt.name();
-    let truncated = |detail: String| ImageError::Truncated {
-        format,
-        detail: format!("{len} bytes; {detail}"),
-    };
-    match e {
-        E::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
-            truncated(io.to_string())
-        }
-        E::IoError(io) => ImageError::Corrupt {
-            format,
-            reason: io.to_string(),
-        },
-        E::Decoding(d) => {
-            // The wrapped decoder error says more than image's wrapper text.
-            let reason = std::error::Error::source(&d)
-                .map(|s| s.to_string())
-                .unwrap_or_else(|| d.to_string());
-            let reason = tidy_chunk_names(reason);
-            if looks_truncated(&reason) {
-                truncated(reason)
-            } else {
-                ImageError::Corrupt { format, reason }
-            }
-        }
-        E::Limits(l) => ImageError::MemoryLimit {
-            format,
-            reason: l.to_string(),
-        },
-        E::Unsupported(u) => ImageError::UnsupportedFeature {
-            format,
-            reason: u.to_string(),
-        },
-        other => ImageError::Corrupt {
-            format,
-            reason: other.to_string(),
-        },
-    }
-}
-
-/// The png crate prints chunk types as `ChunkType { type: IHDR, critical: .. }`;
-/// keep just the name.
-fn tidy_chunk_names(reason: String) -> String {
-    const START: &str = "ChunkType { type: ";
-    let Some(at) = reason.find(START) else {
-        return reason;
-    };
-    let rest = &reason[at + START.len()..];
-    let (Some(name_end), Some(close)) = (rest.find(','), rest.find('}')) else {
-        return reason;
-    };
-    if name_end > close {
-        return reason;
-    }
-    format!(
-        "{}{}{}",
-        &reason[..at],
-        &rest[..name_end],
-        &rest[close + 1..]
-    )
-}
-
-fn looks_truncated(reason: &str) -> bool {
-    let r = reason.to_ascii_lowercase();
-    [
-        "eof",
-        "end of",
-        "truncat",
-        "premature",
-        "no more bytes",
-        "unexpected end",
-    ]
-    .iter()
-    .any(|k| r.contains(k))
-}
-
-fn internal(what: &str) -> ImageError {
-    ImageError::Corrupt {
-        format: "image",
-        reason: format!("internal error: {what}"),
-    }
-}
-
-/// Composite one 8-bit sample over white: `round((c·a + 255·(255−a)) / 255)`.
-#[inline(always)]
-fn over_white(c: u8, a: u8) -> u8 {
-    let (c, a) = (u32::from(c), u32::from(a));
-    ((c * a + 255 * (255 - a) + 127) / 255) as u8
-}
-
-#[inline(always)]
-fn hi(buf: &[u8], at: usize) -> u8 {
-    // 16-bit samples come back in native byte order; keep the high byte.
-    (u16::from_ne_bytes([buf[at], buf[at + 1]]) >> 8) as u8
-}
-
-/// Convert the decoder output in `buf` (`pixels` pixels of `ct`) to packed
-/// RGB8 in place. Returns whether the source had alpha.
-fn to_rgb8_in_place(
-    buf: &mut Vec<u8>,
-    pixels: usize,
-    ct: ColorType,
-    fmt: SourceFormat,
-) -> Result<bool, ImageError> {
-    let bpp = usize::from(ct.bytes_per_pixel());
-    if buf.len() != pixels * bpp {
-        return Err(internal(
-            "decoder output size does not match its colour type",
-        ));
-    }
-    // Shrinking conversions run forwards (a pixel's output never overlaps a
-    // later pixel's input); expanding ones run backwards.
-    match ct {
-        ColorType::Rgb8 => {}
-        ColorType::Rgba8 => {
-            for i in 0..pixels {
-                let s = i * 4;
-                let a = buf[s + 3];
-                let px = [
-                    over_white(buf[s], a),
-                    over_white(buf[s + 1], a),
-                    over_white(buf[s + 2], a),
-                ];
-                buf[i * 3..i * 3 + 3].copy_from_slice(&px);
-            }
-        }
-        ColorType::Rgb16 => {
-            for i in 0..pixels {
-                let s = i * 6;
-                let px = [hi(buf, s), hi(buf, s + 2), hi(buf, s + 4)];
-                buf[i * 3..i * 3 + 3].copy_from_slice(&px);
-            }
-        }
-        ColorType::Rgba16 => {
-            for i in 0..pixels {
-                let s = i * 8;
-                let a = hi(buf, s + 6);
-                let px = [
-                    over_white(hi(buf, s), a),
-                    over_white(hi(buf, s + 2), a),
-                    over_white(hi(buf, s + 4), a),
-                ];
-                buf[i * 3..i * 3 + 3].copy_from_slice(&px);
-            }
-        }
-        ColorType::La16 => {
-            for i in 0..pixels {
-                let s = i * 4;
-                let g = over_white(hi(buf, s), hi(buf, s + 2));
-                buf[i * 3..i * 3 + 3].fill(g);
-            }
-        }
-        ColorType::L8 => {
-            buf.resize(pixels * 3, 0);
-            for i in (0..pixels).rev() {
-                let g = buf[i];
-                buf[i * 3..i * 3 + 3].fill(g);
-            }
-        }
-        ColorType::La8 => {
-            buf.resize(pixels * 3, 0);
-            for i in (0..pixels).rev() {
-                let g = over_white(buf[i * 2], buf[i * 2 + 1]);
-                buf[i * 3..i * 3 + 3].fill(g);
-            }
-        }
-        ColorType::L16 => {
-            buf.resize(pixels * 3, 0);
-            for i in (0..pixels).rev() {
-                let g = hi(buf, i * 2);
-                buf[i * 3..i * 3 + 3].fill(g);
-            }
-        }
-        other => {
-            return Err(ImageError::UnsupportedFeature {
-                format: fmt.name(),
-                reason: format!("decoded colour type {other:?}"),
-            })
-        }
-    }
-    buf.truncate(pixels * 3);
-    Ok(ct.has_alpha())
-}
-
 #[cfg(test)]
 mod tests {
+    use super::convert::over_white;
     use super::*;
+    use image::ColorType;
 
     #[test]
     fn over_white_is_exact_rounding() {
@@ -567,7 +284,7 @@ mod tests {
         // A corrupt 100×100 JPEG (found by fuzz/) that the decoder accepts
         // after writing only its first rows: the rest must not be whatever
         // the reused buffer held before.
-        let bytes = include_bytes!("../fixtures/fuzz/jpeg_partial_scan.jpg");
+        let bytes = include_bytes!("../../fixtures/fuzz/jpeg_partial_scan.jpg");
         let opts = DecodeOptions::default();
         let mut clean = DecodeScratch::default();
         decode_into(bytes, &opts, &mut clean).unwrap();
