@@ -13,7 +13,7 @@ use crate::args::{
     Cli, ClusterCommand, Command, ExtractArgs, Format, ModelCommand, ProgressFormat, TransformArgs,
 };
 use crate::progress::{JsonEvents, Progress};
-use crate::setup::{resolve_model, runtime, storage_options};
+use crate::setup::{recorded_command_line, resolve_model, runtime, storage_options};
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
@@ -27,6 +27,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Identify(args) => crate::classify_cmd::run_identify(args),
         Command::Serve(args) => crate::serve_cmd::run_serve(args),
         Command::Cost(args) => crate::cost_cmd::run_cost(args),
+        Command::Report(args) => runtime()?.block_on(crate::report_cmd::run_report(args)),
         Command::Cluster(cmd) => runtime()?.block_on(run_cluster(cmd)),
     }
 }
@@ -142,6 +143,7 @@ pub fn extract_options(args: &ExtractArgs) -> Result<ExtractOptions> {
             keep_features: args.keep_features,
             max_error_rate: args.max_error_rate,
         },
+        command_line: recorded_command_line(std::env::args()),
     })
 }
 

@@ -94,3 +94,102 @@ pub fn storage_options(args: &StorageArgs) -> Result<StorageOptions> {
     }
     Ok(options)
 }
+
+/// The command line as `_run.json` records it: the values of options that
+/// name a secret (`--*token*`, `--*secret*`, `--*password*`, `--*key*`) and
+/// the credentials or query strings inside URLs (`user:pass@`, `?sig=…`)
+/// replaced by `<redacted>`.
+pub fn recorded_command_line(args: impl IntoIterator<Item = String>) -> Vec<String> {
+    let secret_flag = |a: &str| {
+        let name = a.trim_start_matches('-').to_ascii_lowercase();
+        a.starts_with("--")
+            && ["token", "secret", "password", "key"]
+                .iter()
+                .any(|w| name.contains(w))
+    };
+    let mut out = Vec::new();
+    let mut redact_next = false;
+    for arg in args {
+        if redact_next {
+            out.push("<redacted>".to_string());
+            redact_next = false;
+            continue;
+        }
+        if secret_flag(&arg) {
+            match arg.split_once('=') {
+                Some((flag, _)) => out.push(format!("{flag}=<redacted>")),
+                None => {
+                    redact_next = true;
+                    out.push(arg);
+                }
+            }
+            continue;
+        }
+        out.push(redact_url(&arg));
+    }
+    out
+}
+
+/// `arg` without a URL's user information and query string.
+fn redact_url(arg: &str) -> String {
+    let Some(scheme_end) = arg.find("://") else {
+        return arg.to_string();
+    };
+    let rest = &arg[scheme_end + 3..];
+    let mut out = arg[..scheme_end + 3].to_string();
+    let host_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..host_end].rfind('@') {
+        Some(at) => {
+            out.push_str("<redacted>@");
+            out.push_str(&rest[at + 1..]);
+        }
+        None => out.push_str(rest),
+    }
+    if let Some(q) = out.find('?') {
+        out.truncate(q);
+        out.push_str("?<redacted>");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::recorded_command_line;
+
+    fn record(args: &[&str]) -> Vec<String> {
+        recorded_command_line(args.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn secrets_never_reach_the_recorded_command_line() {
+        let line = record(&[
+            "orchard",
+            "extract",
+            "s3://photos/Test/",
+            "https://me:hunter2@gateway.example/out?sig=abc",
+            "--token-file",
+            "/run/secrets/t",
+            "--access-key=AKIAEXAMPLE",
+            "--pca-k",
+            "50",
+        ]);
+        let joined = line.join(" ");
+        for secret in ["hunter2", "sig=abc", "AKIAEXAMPLE", "/run/secrets/t"] {
+            assert!(!joined.contains(secret), "{secret} in {joined}");
+        }
+        assert_eq!(
+            line,
+            [
+                "orchard",
+                "extract",
+                "s3://photos/Test/",
+                "https://<redacted>@gateway.example/out?<redacted>",
+                "--token-file",
+                "<redacted>",
+                "--access-key=<redacted>",
+                "--pca-k",
+                "50",
+            ]
+        );
+    }
+}

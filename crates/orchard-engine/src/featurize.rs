@@ -26,6 +26,7 @@ use orchard_image::{DecodeOptions, Preparer};
 use orchard_model::{BackendKind, InferenceBackend, ModelSpec};
 use serde::{Deserialize, Serialize};
 
+use crate::metrics::process_metrics;
 use crate::schema::result_fields;
 
 /// The name of the UDF in plans.
@@ -210,6 +211,9 @@ impl FeaturizeUdf {
                 .load(&self.model)
                 .and_then(|m| m.infer(&input[..slots.len() * image_len], slots.len()));
             FeaturizeStats::add(&self.stats.infer_nanos, start);
+            let m = process_metrics();
+            m.model_seconds.observe(start.elapsed().as_secs_f64());
+            m.model_batch_photos.observe(slots.len() as f64);
             match result {
                 Ok(features) if features.len() == slots.len() * width => {
                     for (slot, &row) in slots.iter().enumerate() {
@@ -256,6 +260,11 @@ impl FeaturizeUdf {
         }
         let failed = failures.iter().filter(|f| f.is_some()).count();
         self.stats.photos.fetch_add(rows as u64, Ordering::Relaxed);
+        let m = process_metrics();
+        m.photos.inc_by(rows as u64);
+        for (s, _) in failures.iter().flatten() {
+            m.photo_failed(s);
+        }
         self.stats
             .failed
             .fetch_add(failed as u64, Ordering::Relaxed);

@@ -27,6 +27,7 @@ pub mod featurize;
 pub mod incremental;
 mod job;
 pub mod labels_udf;
+pub mod metrics;
 pub mod output;
 pub mod pca_udf;
 pub mod photos;
@@ -35,6 +36,7 @@ mod residency;
 pub mod runner;
 pub mod schema;
 pub mod sink;
+pub mod summary;
 pub mod transform;
 
 pub use error::{EngineError, Result};
@@ -44,7 +46,7 @@ pub use job::{
     extract, ExtractOptions, FeaturizeOptions, FitOptions, JobEvent, JobObserver, OutputFormat,
     Quiet, WriteMode, WriteOptions,
 };
-pub use report::RunReport;
+pub use report::{RunReport, ThroughputPoint};
 pub use runner::{
     session_config, Embedded, PlanRunner, ProgressSource, ProgressWatch, TaskCounters, TaskCounts,
 };

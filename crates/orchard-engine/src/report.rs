@@ -79,6 +79,15 @@ pub struct PcaReport {
     pub n_samples: u64,
 }
 
+/// Photos featurized so far at a moment of the run.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+pub struct ThroughputPoint {
+    /// Seconds since the run started.
+    pub seconds: f64,
+    /// Photos featurized by then (this run's).
+    pub photos: u64,
+}
+
 /// Everything `_run.json` holds.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct RunReport {
@@ -112,6 +121,14 @@ pub struct RunReport {
     pub partitions: usize,
     /// Photos per batch.
     pub batch_rows: usize,
+    /// Photos featurized over time, sampled during the featurize stage (at
+    /// most a few hundred points, evenly spaced).
+    #[serde(default)]
+    pub throughput: Vec<ThroughputPoint>,
+    /// The command that ran the job, as its caller recorded it (secrets
+    /// removed); empty when run as a library without one.
+    #[serde(default)]
+    pub command_line: Vec<String>,
 }
 
 /// Peak resident set size of this process (`VmHWM`), where the OS tells.

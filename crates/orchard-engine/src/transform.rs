@@ -140,13 +140,23 @@ pub async fn transform(options: &TransformOptions) -> Result<u64> {
 /// The Parquet data files of a dataset: the file itself, or every
 /// non-hidden `*.parquet` under a folder (so `_errors.parquet` is skipped).
 pub(crate) async fn parquet_files(location: &str, storage: &StorageOptions) -> Result<Vec<String>> {
+    data_files(location, storage, "parquet").await
+}
+
+/// The data files (`*.<extension>`, not `_`/`.`-prefixed) of an output, or
+/// `location` itself when it is one file.
+pub(crate) async fn data_files(
+    location: &str,
+    storage: &StorageOptions,
+    extension: &str,
+) -> Result<Vec<String>> {
     let path = std::path::Path::new(location);
     if path.is_file() {
         let abs = std::path::absolute(path).map_err(|e| EngineError::io(location, e))?;
         return Ok(vec![abs.display().to_string()]);
     }
     let loc = Location::parse_with(location, storage)?;
-    let listing = list_photos(&loc, &PhotoGlob::new("*.parquet")?).await?;
+    let listing = list_photos(&loc, &PhotoGlob::new(&format!("*.{extension}"))?).await?;
     let files: Vec<String> = listing
         .photos
         .iter()
@@ -158,7 +168,7 @@ pub(crate) async fn parquet_files(location: &str, storage: &StorageOptions) -> R
         .collect();
     if files.is_empty() {
         return Err(EngineError::Usage(format!(
-            "no Parquet files in {location}"
+            "no *.{extension} files in {location}"
         )));
     }
     Ok(files)

@@ -143,6 +143,7 @@ fn options(
             keep_features: true,
             max_error_rate: None,
         },
+        command_line: vec!["stages-test".into()],
     }
 }
 
@@ -240,6 +241,16 @@ fn a_new_run_accounts_for_every_input() {
         8,
         "each photo inferred once"
     );
+    // The throughput series: from 0 to every photo read, in time order, and
+    // the command line as the caller gave it.
+    let series = &report.throughput;
+    assert!(series.len() >= 2, "{series:?}");
+    assert_eq!(series.last().unwrap().photos, 9);
+    assert!(series
+        .windows(2)
+        .all(|w| w[0].seconds <= w[1].seconds && w[0].photos <= w[1].photos));
+    assert!(series.last().unwrap().seconds <= report.seconds.total);
+    assert_eq!(report.command_line, ["stages-test"]);
 
     let rows = rows(&output);
     assert_eq!(rows.len(), 8);

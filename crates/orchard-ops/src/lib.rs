@@ -1,11 +1,13 @@
 //! Operating Orchard: what a run will cost ([`cost`]) from a measured
-//! throughput and a dated price table ([`prices`]). Knows nothing of
-//! DataFusion, models or HTTP: plain numbers in, numbers and their formulas
-//! out.
+//! throughput and a dated price table ([`prices`]), and what a run did, as a
+//! self-contained HTML page ([`report`]) drawn from the engine's summary of
+//! its output. Plans nothing and runs nothing: numbers and summaries in,
+//! numbers, formulas and pages out.
 
 pub mod cost;
 mod count;
 pub mod prices;
+pub mod report;
 
 pub use cost::{project, CostInputs, CostProjection, DEFAULT_EFFICIENCY};
 pub use count::parse_count;
@@ -37,6 +39,14 @@ pub enum OpsError {
     MissingPrice {
         /// Which price.
         what: String,
+    },
+    /// A plot that could not be drawn.
+    #[error("cannot draw the plot '{plot}': {reason}")]
+    Plot {
+        /// Its title.
+        plot: String,
+        /// Why.
+        reason: String,
     },
     /// A bad input value.
     #[error("{0}")]

@@ -5,6 +5,7 @@ mod bench;
 mod classify;
 mod common;
 mod cost;
+mod report;
 mod serve;
 
 use std::path::PathBuf;
@@ -15,6 +16,7 @@ pub use bench::BenchArgs;
 pub use classify::{EvaluateArgs, IdentifyArgs, IdentifyFormat, RunArgs, TrainArgs, GLOB};
 pub use common::{Backend, ModelArgs, Preprocess, StorageArgs};
 pub use cost::{CostArgs, CostFormat};
+pub use report::ReportArgs;
 pub use serve::ServeArgs;
 
 /// Orchard turns collections of photos into compact feature tables:
@@ -54,6 +56,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Project wall time and USD for N photos from a measured run and a price table.
     Cost(CostArgs),
+    /// A run (and/or a classifier) at a glance: writes _report.html, prints a summary.
+    Report(ReportArgs),
     /// Run a Ballista cluster role: scheduler or executor.
     #[command(subcommand)]
     Cluster(ClusterCommand),

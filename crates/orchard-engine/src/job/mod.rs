@@ -21,6 +21,7 @@ mod queries;
 mod report;
 mod stages;
 mod start;
+mod throughput;
 mod write;
 
 use datafusion::prelude::SessionContext;
@@ -63,8 +64,9 @@ pub async fn extract(
     let listed = job.list().await?;
     timings.list = listed.seconds;
     let work = job.plan(&listed).await?;
-    let (stats, seconds) = job.featurize(&work, runner).await?;
+    let (stats, seconds, throughput) = job.featurize(&work, runner, clock.started()).await?;
     timings.featurize = seconds;
+    timings.throughput = throughput;
     let failures = job.errors(&listed, &work).await?;
     let earlier = job.earlier_rows(&work).await?;
     let (pca, seconds) = job.fit(&listed, &failures).await?;

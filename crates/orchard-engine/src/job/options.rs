@@ -35,6 +35,9 @@ pub struct ExtractOptions {
     pub fit: FitOptions,
     /// The write stage.
     pub write: WriteOptions,
+    /// The command line to record in `_run.json` (the caller removes any
+    /// secret from it first); may be empty.
+    pub command_line: Vec<String>,
 }
 
 /// How a run uses its output folder. One value, so that contradictory

@@ -10,7 +10,9 @@ use crate::job::errors::Failures;
 use crate::job::options::ExtractOptions;
 use crate::job::plan::{Listed, WorkPlan};
 use crate::job::start::Started;
-use crate::report::{peak_rss_bytes, Counts, ModelReport, PcaReport, RunReport, Seconds};
+use crate::report::{
+    peak_rss_bytes, Counts, ModelReport, PcaReport, RunReport, Seconds, ThroughputPoint,
+};
 
 /// When the run started, by the wall clock and the monotonic one.
 pub(crate) struct Clock {
@@ -18,13 +20,15 @@ pub(crate) struct Clock {
     started_at: chrono::DateTime<chrono::Utc>,
 }
 
-/// Wall-clock seconds of the stages, filled in as they end.
-#[derive(Debug, Clone, Copy, Default)]
+/// Wall-clock seconds of the stages, filled in as they end, and the
+/// featurize stage's throughput series.
+#[derive(Debug, Clone, Default)]
 pub(crate) struct Timings {
     pub list: f64,
     pub featurize: f64,
     pub pca_fit: f64,
     pub project_write: f64,
+    pub throughput: Vec<ThroughputPoint>,
 }
 
 /// The timings of a finished run.
@@ -40,6 +44,11 @@ impl Clock {
             started: Instant::now(),
             started_at: chrono::Utc::now(),
         }
+    }
+
+    /// When the run started (monotonic).
+    pub fn started(&self) -> Instant {
+        self.started
     }
 
     /// The run ends now.
@@ -125,5 +134,7 @@ pub(crate) fn run_report(
         },
         partitions,
         batch_rows: options.featurize.scan.batch_rows,
+        throughput: timings.throughput,
+        command_line: options.command_line.clone(),
     }
 }

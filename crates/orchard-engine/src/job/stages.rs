@@ -18,9 +18,10 @@ use crate::job::options::ExtractOptions;
 use crate::job::plan::{self, Listed, WorkPlan};
 use crate::job::queries;
 use crate::job::start::Started;
+use crate::job::throughput::ThroughputRecorder;
 use crate::job::write::{self, EarlierRows, Projection};
 use crate::output::ERRORS;
-use crate::report::RunReport;
+use crate::report::{RunReport, ThroughputPoint};
 use crate::runner::{PlanRunner, TaskCounters};
 use crate::Result;
 
@@ -119,12 +120,14 @@ impl Job<'_> {
     }
 
     /// The featurize stage; then the spill is the `spill` table. Returns the
-    /// counters and the stage's seconds.
+    /// counters, the stage's seconds and its throughput series (times since
+    /// `run_started`).
     pub async fn featurize(
         &self,
         work: &WorkPlan,
         runner: &dyn PlanRunner,
-    ) -> Result<(Arc<FeaturizeStats>, f64)> {
+        run_started: Instant,
+    ) -> Result<(Arc<FeaturizeStats>, f64, Vec<ThroughputPoint>)> {
         self.observer.stage("featurize");
         let t = Instant::now();
         let f = &self.options.featurize;
@@ -141,7 +144,8 @@ impl Job<'_> {
         };
         let progress = runner.progress();
         let s = &self.started;
-        featurize::featurize(
+        let recorder = ThroughputRecorder::start(stats.clone(), run_started);
+        let done = featurize::featurize(
             &self.ctx,
             s,
             work,
@@ -150,14 +154,16 @@ impl Job<'_> {
             counters,
             self.observer,
         )
-        .await?;
+        .await;
+        let throughput = recorder.finish().await;
+        done?;
         self.observer.featurize_finished();
         let seconds = t.elapsed().as_secs_f64();
         let spill = self.spill_url();
         self.ctx
             .register_parquet("spill", &spill, ParquetReadOptions::default())
             .await?;
-        Ok((stats, seconds))
+        Ok((stats, seconds, throughput))
     }
 
     /// The errors stage.

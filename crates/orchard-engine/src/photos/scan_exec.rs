@@ -22,6 +22,7 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 
 use super::refs::{PhotoRef, ScanOptions};
+use crate::metrics::{process_metrics, RunningTask};
 use crate::schema::photos_schema;
 
 /// Record batches of photos read ahead of the consumer, per partition.
@@ -161,12 +162,14 @@ impl ExecutionPlan for PhotoScanExec {
         // object store waits for its GETs after the previous inference.
         let mut builder = RecordBatchReceiverStreamBuilder::new(self.schema.clone(), READ_AHEAD);
         let tx = builder.tx();
+        let task = RunningTask::start(process_metrics());
         builder.spawn(async move {
             while let Some(batch) = batches.next().await {
                 if tx.send(batch).await.is_err() {
-                    break; // the consumer is gone
+                    return Ok(()); // the consumer is gone
                 }
             }
+            task.finish();
             Ok(())
         });
         Ok(builder.build())
@@ -190,6 +193,7 @@ async fn read_photo(
     let key = Path::parse(&photo.key).map_err(|e| format!("invalid object key: {e}"))?;
     let result = store.get(&key).await.map_err(|e| e.to_string())?;
     let bytes = result.bytes().await.map_err(|e| e.to_string())?;
+    process_metrics().bytes_read.inc_by(bytes.len() as u64);
     if bytes.len() as u64 > max_bytes {
         return Err(format!(
             "file is {} bytes, above the limit of {max_bytes} bytes (--max-bytes)",
