@@ -59,12 +59,23 @@ async fn run_cluster(cmd: ClusterCommand) -> Result<()> {
             external_host,
             port,
             grpc_port,
+            metrics_port,
             storage,
         } => {
             let slots = orchard_model::effective_threads(slots);
+            let metrics_addr = match metrics_port {
+                0 => None,
+                port => Some(
+                    tokio::net::lookup_host((bind_host.as_str(), port))
+                        .await?
+                        .next()
+                        .with_context(|| format!("cannot resolve --bind-host {bind_host}"))?,
+                ),
+            };
             let options = ExecutorOptions {
                 external_host,
                 storage: storage_options(&storage)?,
+                metrics_addr,
                 ..Default::default()
             };
             tracing::info!(%scheduler, slots, "starting an executor");

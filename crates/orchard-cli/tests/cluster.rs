@@ -33,6 +33,8 @@ fn wait_for_port(port: u16) {
 struct Cluster {
     scheduler: Child,
     executors: Vec<Child>,
+    /// Each executor's Prometheus port.
+    metrics_ports: Vec<u16>,
     port: u16,
 }
 
@@ -53,6 +55,7 @@ impl Cluster {
             .spawn()
             .unwrap();
         wait_for_port(port);
+        let metrics_ports: Vec<u16> = (0..executors).map(|_| free_port()).collect();
         let executors = (0..executors)
             .map(|i| {
                 let (flight, grpc) = (free_port(), free_port());
@@ -72,6 +75,8 @@ impl Cluster {
                         &flight.to_string(),
                         "--grpc-port",
                         &grpc.to_string(),
+                        "--metrics-port",
+                        &metrics_ports[i].to_string(),
                     ])
                     .env("RUST_LOG", "info")
                     .stdout(Stdio::null())
@@ -87,6 +92,7 @@ impl Cluster {
         Cluster {
             scheduler,
             executors,
+            metrics_ports,
             port,
         }
     }
@@ -109,6 +115,31 @@ impl Drop for Cluster {
     }
 }
 
+/// The body of `GET http://127.0.0.1:{port}{path}`.
+fn http_get(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200"), "GET {path}: {reply}");
+    reply
+}
+
+/// The value of an unlabelled sample `name` in a Prometheus text page.
+fn sample(page: &str, name: &str) -> f64 {
+    page.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in:\n{page}"))
+}
+
 fn logs(dir: &Path) -> String {
     let mut all = String::new();
     for name in ["scheduler.log", "executor0.log", "executor1.log"] {
@@ -121,6 +152,21 @@ fn logs(dir: &Path) -> String {
         }
     }
     all
+}
+
+/// Bytes of the files under `dir` (following links).
+fn walk_sizes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let path = e.unwrap().path();
+            if path.is_dir() {
+                walk_sizes(&path)
+            } else {
+                std::fs::metadata(&path).unwrap().len()
+            }
+        })
+        .sum()
 }
 
 fn assert_same_rows(cluster_out: &Path, embedded_out: &Path) {
@@ -198,6 +244,26 @@ fn the_cluster_run_equals_the_embedded_run_and_survives_a_lost_executor() {
         client_log.contains("featurized 120/120 photos")
             && client_log.contains("cluster tasks 4/4"),
         "no task progress in the client's log:\n{client_log}"
+    );
+    // The executors' Prometheus endpoints: together they featurized every
+    // photo once, read every byte, and timed their model calls.
+    let pages: Vec<String> = cluster
+        .metrics_ports
+        .iter()
+        .map(|p| http_get(*p, "/metrics"))
+        .collect();
+    let total = |name: &str| pages.iter().map(|p| sample(p, name)).sum::<f64>();
+    assert_eq!(total("orchard_photos_total"), 120.0, "{pages:?}");
+    let photo_bytes: u64 = walk_sizes(&photos);
+    assert_eq!(total("orchard_bytes_read_total"), photo_bytes as f64);
+    assert!(total("orchard_model_seconds_count") >= 4.0, "{pages:?}");
+    assert_eq!(total("orchard_scan_tasks_running"), 0.0);
+    assert_eq!(total("orchard_scan_tasks_finished_total"), 4.0);
+    // The scheduler's (Ballista's) metrics on its own port.
+    let scheduler = http_get(cluster.port, "/api/metrics");
+    assert!(
+        scheduler.contains("job_completed_total") && scheduler.contains("job_exec_time_seconds"),
+        "{scheduler}"
     );
 
     // Kill one executor while a job runs: the job completes on the other

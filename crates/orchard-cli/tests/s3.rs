@@ -62,8 +62,26 @@ fn s3_run_equals_the_local_run() {
         "5",
     ]));
 
+    // The report of a remote output is written next to it.
+    let report = server.orchard(&[
+        "report",
+        "s3://fruits-eu/Results/",
+        "--allowed-regions",
+        "eu-*",
+    ]);
+    assert_ok(&report);
+    assert!(
+        String::from_utf8_lossy(&report.stdout).contains("10 listed, 10 rows, 0 errors"),
+        "{}",
+        String::from_utf8_lossy(&report.stdout)
+    );
     let mut keys = server.keys("fruits-eu", "Results/");
     keys.sort();
+    assert!(
+        keys.contains(&"Results/_report.html".to_string()),
+        "{keys:?}"
+    );
+    keys.retain(|k| k != "Results/_report.html");
     assert_complete_output(&keys, "Results/");
 
     let downloaded = tmp.path().join("downloaded");

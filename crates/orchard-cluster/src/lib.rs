@@ -45,6 +45,7 @@
 
 pub mod client;
 pub mod codec;
+pub mod metrics;
 pub mod model;
 pub mod payload;
 pub mod process;

@@ -243,6 +243,8 @@ pub struct ExecutorOptions {
     pub memory_pool_bytes: Option<u64>,
     /// How remote stores are reached (credentials from this process's environment).
     pub storage: StorageOptions,
+    /// Where `GET /metrics` (Prometheus) is served; `None`: not served.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 impl Default for ExecutorOptions {
@@ -255,6 +257,7 @@ impl Default for ExecutorOptions {
             scheduler_connect_retry_secs: 30,
             memory_pool_bytes: None,
             storage: StorageOptions::default(),
+            metrics_addr: None,
         }
     }
 }
@@ -362,6 +365,9 @@ pub async fn run_executor(
         work_dir = %work_dir.display(),
         "starting an Orchard executor"
     );
+    if let Some(addr) = options.metrics_addr {
+        crate::metrics::serve_metrics(addr, crate::metrics::executor_registry(slots)).await?;
+    }
     start_executor_process(Arc::new(config))
         .await
         .map_err(ballista_err)

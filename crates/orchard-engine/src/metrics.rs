@@ -35,9 +35,13 @@ pub struct ProcessMetrics {
     pub tasks_running: Gauge,
 }
 
+/// The stages a photo can fail at in a task; each starts at 0, so the family
+/// is exposed (and graphs show 0) before the first failure.
+const TASK_STAGES: [&str; 4] = ["read", "decode", "resize", "inference"];
+
 impl Default for ProcessMetrics {
     fn default() -> Self {
-        ProcessMetrics {
+        let metrics = ProcessMetrics {
             photos: Counter::default(),
             photo_errors: Family::default(),
             bytes_read: Counter::default(),
@@ -47,7 +51,11 @@ impl Default for ProcessMetrics {
             tasks_started: Counter::default(),
             tasks_finished: Counter::default(),
             tasks_running: Gauge::default(),
+        };
+        for stage in TASK_STAGES {
+            metrics.photo_failed_by(stage, 0);
         }
+        metrics
     }
 }
 
@@ -99,9 +107,13 @@ impl ProcessMetrics {
 
     /// Counts one failed photo.
     pub fn photo_failed(&self, stage: &str) {
+        self.photo_failed_by(stage, 1);
+    }
+
+    fn photo_failed_by(&self, stage: &str, n: u64) {
         self.photo_errors
             .get_or_create(&vec![("stage", stage.to_string())])
-            .inc();
+            .inc_by(n);
     }
 }
 

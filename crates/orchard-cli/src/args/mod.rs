@@ -101,6 +101,9 @@ pub enum ClusterCommand {
         /// gRPC port (tasks from the scheduler).
         #[arg(long, default_value_t = 50052)]
         grpc_port: u16,
+        /// Port of the Prometheus endpoint `GET /metrics` on --bind-host (0: none).
+        #[arg(long, default_value_t = 50053)]
+        metrics_port: u16,
         #[command(flatten)]
         storage: StorageArgs,
     },

@@ -23,7 +23,8 @@ const STYLE: &str = "
 body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:0 auto;max-width:720px;padding:12px;color:#222;line-height:1.4}
 h1{font-size:1.4em;margin:.4em 0}h2{font-size:1.15em;margin:1.4em 0 .4em;border-bottom:1px solid #ddd}
 table{border-collapse:collapse;width:100%;font-size:.9em;margin:.4em 0}
-td,th{border-bottom:1px solid #eee;padding:3px 6px;text-align:left;vertical-align:top;overflow-wrap:anywhere}
+td,th{border-bottom:1px solid #eee;padding:3px 6px;text-align:left;vertical-align:top}
+td{overflow-wrap:anywhere}th{white-space:nowrap}
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 figure{margin:.6em 0}figure svg{width:100%;height:auto;display:block}
 figcaption{font-size:.85em;color:#555}

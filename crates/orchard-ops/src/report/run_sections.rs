@@ -216,12 +216,14 @@ fn pca(page: &mut Page, s: &OutputSummary) -> Result<(), OpsError> {
             ("rows", s.rows.to_string()),
         ],
         &charts::scatter(&points)?,
-        &format!(
-            "{} of {} rows (every {}th), coloured by label.",
-            points.len(),
-            s.rows,
-            (s.rows as usize).div_ceil(points.len().max(1))
-        ),
+        &match (s.rows as usize).div_ceil(points.len().max(1)) {
+            0 | 1 => format!("All {} rows, coloured by label.", points.len()),
+            step => format!(
+                "{} of {} rows (one row in {step}), coloured by label.",
+                points.len(),
+                s.rows
+            ),
+        },
     );
     let legend: Vec<(String, String)> = groups
         .iter()
