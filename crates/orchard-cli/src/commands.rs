@@ -174,7 +174,19 @@ fn write_mode(args: &ExtractArgs) -> WriteMode {
 /// Where the plans run: this process, or the cluster of `--cluster`.
 fn plan_runner(args: &ExtractArgs) -> Box<dyn PlanRunner> {
     match &args.cluster {
-        Some(url) => Box::new(orchard_cluster::BallistaRunner::new(url)),
+        Some(url) => {
+            // A task holds a partition of a chunk's photos.
+            let partitions = orchard_model::effective_threads(args.partitions);
+            let per_task = args.checkpoint_every.div_ceil(partitions.max(1));
+            let stall = orchard_cluster::StallPolicy {
+                timeout: args.stall_timeout.map_or_else(
+                    || orchard_cluster::StallPolicy::timeout_for(per_task),
+                    std::time::Duration::from_secs,
+                ),
+                attempts: args.stall_attempts.max(1),
+            };
+            Box::new(orchard_cluster::BallistaRunner::new(url).with_stall_policy(stall))
+        }
         None => Box::new(Embedded),
     }
 }

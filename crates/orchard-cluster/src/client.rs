@@ -22,16 +22,16 @@
 use std::sync::Arc;
 
 use ballista::prelude::{SessionConfigExt, SessionContextExt};
-use ballista_core::execution_plans::DistributedQueryExec;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::SessionStateBuilder;
-use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
-use datafusion_proto::protobuf::LogicalPlanNode;
 use orchard_source::StorageOptions;
 
 use crate::codec::{CodecRole, OrchardLogicalCodec, OrchardPhysicalCodec};
+use crate::progress::SchedulerApi;
 use crate::store::OrchardObjectStoreRegistry;
+use crate::watchdog::{StallPolicy, WatchdogPlanner};
+use ballista_core::config::BALLISTA_ADAPTIVE_PLANNER_ENABLED;
 use orchard_engine::{EngineError, Result};
 
 /// `df://host:port`, `host:port` or `host` as the URL Ballista expects
@@ -58,15 +58,23 @@ pub async fn remote_context(
     partitions: usize,
     storage: &StorageOptions,
 ) -> Result<SessionContext> {
-    remote_session(url, orchard_engine::session_config(partitions), storage).await
+    remote_session(
+        url,
+        orchard_engine::session_config(partitions),
+        storage,
+        StallPolicy::default(),
+    )
+    .await
 }
 
 /// [`remote_context`] with Orchard's session settings already made (see
-/// [`orchard_engine::session_config`]).
+/// [`orchard_engine::session_config`]), and every query watched for stalls
+/// ([`WatchdogPlanner`]).
 pub async fn remote_session(
     url: &str,
     config: SessionConfig,
     storage: &StorageOptions,
+    stall: StallPolicy,
 ) -> Result<SessionContext> {
     // No `with_ballista_*` option setter here: they insert Ballista's config
     // extension, and `upgrade_for_ballista` then takes the config as already
@@ -96,8 +104,21 @@ pub async fn remote_session(
         // partitions only, and slots fill evenly (0 = up to all free slots).
         options.set("ballista.scheduler.max_partitions_per_task", "1")?;
         options.set("ballista.job.name", "orchard")?;
+        // The static planner: Ballista 55's adaptive one can lose track of a
+        // stage rolled back after an executor loss and then wait forever
+        // (apache/datafusion-ballista#1986).
+        options.set(BALLISTA_ADAPTIVE_PLANNER_ENABLED, "false")?;
     }
-    Ok(ctx)
+    let state = ctx.state();
+    let planner = WatchdogPlanner::new(
+        state.query_planner().clone(),
+        Arc::new(SchedulerApi::new(url)),
+        stall,
+    );
+    let state = SessionStateBuilder::new_from_existing(state)
+        .with_query_planner(Arc::new(planner))
+        .build();
+    Ok(SessionContext::new_with_state(state))
 }
 
 /// Names the jobs the context submits from now on (shown in scheduler logs).
@@ -111,15 +132,7 @@ pub fn set_job_name(ctx: &SessionContext, name: &str) -> Result<()> {
         .map_err(EngineError::from)
 }
 
-/// The scheduler's job id of a plan made by a remote context, once it has
-/// been submitted (after `execute`); `None` for other plans. Ballista 55 has
-/// no progress API over gRPC (`RunningJob` carries timestamps only); with the
-/// scheduler's `rest-api` feature, `GET /api/job/{id}/stages` lists tasks.
-pub fn job_id(plan: &Arc<dyn ExecutionPlan>) -> Option<String> {
-    plan.downcast_ref::<DistributedQueryExec<LogicalPlanNode>>()
-        .and_then(|exec| exec.job_id())
-        .map(|id| id.to_string())
-}
+pub use crate::watchdog::job_id;
 
 #[cfg(test)]
 mod tests {

@@ -52,8 +52,10 @@ pub mod process;
 pub mod progress;
 mod runner;
 pub mod store;
+pub mod watchdog;
 
 pub use runner::BallistaRunner;
+pub use watchdog::StallPolicy;
 
 /// Turns a Ballista error into an engine error.
 pub(crate) fn ballista_err(e: ballista_core::error::BallistaError) -> orchard_engine::EngineError {

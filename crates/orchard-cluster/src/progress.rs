@@ -17,10 +17,8 @@ use tokio::task::JoinHandle;
 use async_trait::async_trait;
 use orchard_engine::{ProgressSource, ProgressWatch, TaskCounts};
 
-use crate::client::job_id;
-
-/// How often a running job is polled.
-pub const POLL_EVERY: Duration = Duration::from_millis(500);
+pub use crate::watchdog::POLL_EVERY;
+use crate::watchdog::{job_id, JobApi, JobSnapshot};
 
 /// Task counts of a `/api/job/{id}/stages` answer (failed attempts are
 /// retried, up to Ballista's limit).
@@ -59,6 +57,15 @@ impl SchedulerApi {
 
     /// Task counts of job `job_id`.
     pub async fn tasks(&self, job_id: &str) -> Result<TaskCounts, String> {
+        Ok(task_counts(&self.stages(job_id).await?))
+    }
+
+    /// Where job `job_id` stands: every stage's status and its tasks'.
+    pub async fn job_progress(&self, job_id: &str) -> Result<JobProgress, String> {
+        Ok(JobProgress::of(&self.stages(job_id).await?))
+    }
+
+    async fn stages(&self, job_id: &str) -> Result<QueryStagesResponse, String> {
         let url = format!("{}/api/job/{job_id}/stages", self.base);
         let response = self
             .client
@@ -75,9 +82,93 @@ impl SchedulerApi {
             let text = String::from_utf8_lossy(&body);
             return Err(format!("GET {url}: {status} {}", text.trim()));
         }
-        let stages: QueryStagesResponse =
-            serde_json::from_slice(&body).map_err(|e| format!("GET {url}: {e}"))?;
-        Ok(task_counts(&stages))
+        serde_json::from_slice(&body).map_err(|e| format!("GET {url}: {e}"))
+    }
+
+    /// Cancels job `job_id` on the scheduler (`PATCH /api/job/{id}`).
+    pub async fn cancel_job(&self, job_id: &str) -> Result<(), String> {
+        let url = format!("{}/api/job/{job_id}", self.base);
+        let response = self
+            .client
+            .patch(&url)
+            .send()
+            .await
+            .map_err(|e| format!("PATCH {url}: {e}"))?;
+        match response.status() {
+            s if s.is_success() => Ok(()),
+            s => Err(format!("PATCH {url}: {s}")),
+        }
+    }
+}
+
+#[async_trait]
+impl JobApi for SchedulerApi {
+    async fn snapshot(&self, job_id: &str) -> Result<JobSnapshot, String> {
+        let progress = self.job_progress(job_id).await?;
+        Ok(JobSnapshot {
+            key: format!("{:?}", progress.stages),
+            summary: progress.describe(),
+        })
+    }
+
+    async fn cancel(&self, job_id: &str) -> Result<(), String> {
+        self.cancel_job(job_id).await
+    }
+}
+
+/// A job's stages and tasks as the scheduler reports them; two equal values
+/// mean nothing happened in between.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobProgress {
+    /// Per stage: id, status, and each task's status (`-` when not created).
+    pub stages: Vec<(String, String, Vec<String>)>,
+    /// Tasks done, total and failed.
+    pub counts: TaskCounts,
+}
+
+impl JobProgress {
+    fn of(response: &QueryStagesResponse) -> Self {
+        let stages = response
+            .stages
+            .iter()
+            .map(|s| {
+                let tasks = s
+                    .tasks
+                    .iter()
+                    .map(|t| match t.as_ref().map(|t| &t.status) {
+                        Some(TaskStatus::Successful) => "done".to_string(),
+                        Some(TaskStatus::Running) => "running".to_string(),
+                        Some(TaskStatus::Failed { .. }) => "failed".to_string(),
+                        None => "-".to_string(),
+                    })
+                    .collect();
+                (s.stage_id.clone(), s.stage_status.clone(), tasks)
+            })
+            .collect();
+        JobProgress {
+            stages,
+            counts: task_counts(response),
+        }
+    }
+
+    /// One line for a person: stages and tasks.
+    pub fn describe(&self) -> String {
+        let stages: Vec<String> = self
+            .stages
+            .iter()
+            .map(|(id, status, _)| format!("stage {id} {status}"))
+            .collect();
+        format!(
+            "{} of {} tasks done, {} failed attempts; {}",
+            self.counts.done,
+            self.counts.total,
+            self.counts.failed,
+            if stages.is_empty() {
+                "no stage planned".to_string()
+            } else {
+                stages.join(", ")
+            }
+        )
     }
 }
 

@@ -10,6 +10,7 @@ use orchard_source::{Location, StorageOptions, StoreKind};
 
 use crate::client::remote_session;
 use crate::progress::SchedulerApi;
+use crate::watchdog::StallPolicy;
 
 /// Runs plans on the Ballista cluster at a scheduler URL (`df://host:50050`,
 /// `host:port` or `host`).
@@ -17,15 +18,23 @@ use crate::progress::SchedulerApi;
 pub struct BallistaRunner {
     url: String,
     api: SchedulerApi,
+    stall: StallPolicy,
 }
 
 impl BallistaRunner {
-    /// The cluster whose scheduler is at `url`.
+    /// The cluster whose scheduler is at `url`, with the default stall policy.
     pub fn new(url: &str) -> Self {
         BallistaRunner {
             url: url.to_string(),
             api: SchedulerApi::new(url),
+            stall: StallPolicy::default(),
         }
+    }
+
+    /// Cancels and resubmits jobs that make no progress as `stall` says.
+    pub fn with_stall_policy(mut self, stall: StallPolicy) -> Self {
+        self.stall = stall;
+        self
     }
 }
 
@@ -36,7 +45,7 @@ impl PlanRunner for BallistaRunner {
         config: SessionConfig,
         storage: &StorageOptions,
     ) -> Result<SessionContext> {
-        remote_session(&self.url, config, storage).await
+        remote_session(&self.url, config, storage, self.stall).await
     }
 
     fn check_input(&self, input: &Location) -> Result<()> {

@@ -187,6 +187,15 @@ pub struct ExtractArgs {
     /// process; input and output must be on storage every executor reaches.
     #[arg(long)]
     pub cluster: Option<String>,
+    /// With --cluster: seconds without task progress after which a job is
+    /// cancelled and submitted again (default: 1 s per photo of a task, at
+    /// least 180).
+    #[arg(long, requires = "cluster")]
+    pub stall_timeout: Option<u64>,
+    /// With --cluster: jobs submitted for one query at most before the run
+    /// fails (it can then be finished with --resume).
+    #[arg(long, default_value_t = 3, requires = "cluster")]
+    pub stall_attempts: u32,
     /// How progress is shown: a bar or log lines (`human`), or one JSON
     /// event per line on stdout (`json`: started, listed, planned,
     /// chunk_done, errors_written, pca_fitted, committed, then finished with

@@ -1,0 +1,245 @@
+//! A real Ballista cluster on loopback for the cluster tests: an `orchard
+//! cluster scheduler` and N `orchard cluster executor` processes, each of
+//! which a test can kill (SIGKILL) and start again.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::common::{read_parts, rows_by_path};
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub fn wait_for_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("nothing listens on {port}");
+}
+
+/// One executor process and its ports.
+pub struct Executor {
+    pub child: Child,
+    pub metrics_port: u16,
+}
+
+/// Child processes killed when dropped.
+pub struct Cluster {
+    pub scheduler: Child,
+    pub executors: Vec<Executor>,
+    pub port: u16,
+    log_dir: PathBuf,
+    /// Executors started so far (names their log files).
+    started: usize,
+}
+
+impl Cluster {
+    pub fn start(executors: usize, log_dir: &Path) -> Cluster {
+        let port = free_port();
+        let mut cluster = Cluster {
+            scheduler: start_scheduler(port, log_dir, "scheduler.log"),
+            executors: Vec::new(),
+            port,
+            log_dir: log_dir.to_path_buf(),
+            started: 0,
+        };
+        for _ in 0..executors {
+            let executor = cluster.start_executor();
+            cluster.executors.push(executor);
+        }
+        // Executors register with their first heartbeat.
+        std::thread::sleep(Duration::from_secs(2));
+        cluster
+    }
+
+    /// Starts one more executor (not added to `executors`).
+    pub fn start_executor(&mut self) -> Executor {
+        let (flight, grpc, metrics_port) = (free_port(), free_port(), free_port());
+        let log = std::fs::File::create(self.log_dir.join(format!("executor{}.log", self.started)))
+            .unwrap();
+        self.started += 1;
+        let child = Command::new(env!("CARGO_BIN_EXE_orchard"))
+            .args([
+                "cluster",
+                "executor",
+                "--scheduler",
+                &format!("127.0.0.1:{}", self.port),
+                "--slots",
+                "1",
+                "--bind-host",
+                "127.0.0.1",
+                "--external-host",
+                "127.0.0.1",
+                "--port",
+                &flight.to_string(),
+                "--grpc-port",
+                &grpc.to_string(),
+                "--metrics-port",
+                &metrics_port.to_string(),
+            ])
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        wait_for_port(flight);
+        Executor {
+            child,
+            metrics_port,
+        }
+    }
+
+    /// SIGKILLs executor `i` and starts a new one in its place.
+    pub fn kill_and_replace_executor(&mut self, i: usize) {
+        let _ = self.executors[i].child.kill();
+        let _ = self.executors[i].child.wait();
+        self.executors[i] = self.start_executor();
+    }
+
+    /// SIGKILLs the scheduler and every executor, then starts them again
+    /// (the scheduler on the same port, with its state lost).
+    pub fn kill_and_restart_all(&mut self) {
+        let _ = self.scheduler.kill();
+        let _ = self.scheduler.wait();
+        for e in &mut self.executors {
+            let _ = e.child.kill();
+            let _ = e.child.wait();
+        }
+        self.scheduler = start_scheduler(self.port, &self.log_dir, "scheduler-restarted.log");
+        for i in 0..self.executors.len() {
+            self.executors[i] = self.start_executor();
+        }
+        std::thread::sleep(Duration::from_secs(2));
+    }
+
+    pub fn url(&self) -> String {
+        format!("df://127.0.0.1:{}", self.port)
+    }
+
+    /// The last lines of every process's log.
+    pub fn logs(&self) -> String {
+        let mut all = String::new();
+        let mut names: Vec<_> = std::fs::read_dir(&self.log_dir)
+            .unwrap()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "log"))
+            .collect();
+        names.sort();
+        for path in names {
+            if let Ok(text) = std::fs::read_to_string(&path) {
+                let tail: Vec<&str> = text.lines().rev().take(15).collect();
+                all += &format!(
+                    "--- {}\n{}\n",
+                    path.display(),
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                );
+            }
+        }
+        all
+    }
+}
+
+fn start_scheduler(port: u16, log_dir: &Path, log: &str) -> Child {
+    let log = std::fs::File::create(log_dir.join(log)).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_orchard"))
+        .args([
+            "cluster",
+            "scheduler",
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    wait_for_port(port);
+    child
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for child in self
+            .executors
+            .iter_mut()
+            .map(|e| &mut e.child)
+            .chain(std::iter::once(&mut self.scheduler))
+        {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The body of `GET http://127.0.0.1:{port}{path}`.
+pub fn http_get(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200"), "GET {path}: {reply}");
+    reply
+}
+
+/// The value of an unlabelled sample `name` in a Prometheus text page.
+pub fn sample(page: &str, name: &str) -> f64 {
+    page.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in:\n{page}"))
+}
+
+/// The extraction arguments both runs of a comparison use.
+pub fn extract_args(photos: &Path, out: &Path) -> Vec<String> {
+    vec![
+        "extract".to_string(),
+        photos.display().to_string(),
+        out.display().to_string(),
+        "--keep-features".into(),
+        "--pca-k".into(),
+        "4".into(),
+    ]
+}
+
+/// The cluster output has exactly the embedded output's rows: features
+/// identical, PCA within 1e-6, no row twice.
+pub fn assert_same_rows(cluster_out: &Path, embedded_out: &Path) {
+    let a = rows_by_path(cluster_out);
+    let b = rows_by_path(embedded_out);
+    assert_eq!(a.len(), b.len());
+    for (path, row) in &b {
+        let got = a
+            .get(path)
+            .unwrap_or_else(|| panic!("{path} missing from the cluster run"));
+        assert_eq!(got.label, row.label);
+        assert_eq!(got.label_index, row.label_index);
+        assert_eq!(got.features, row.features, "features of {path}");
+        for (x, y) in got.pca.iter().zip(&row.pca) {
+            // Within 1e-6, relative to the value (f32 spacing grows with it).
+            assert!(
+                (x - y).abs() <= 1e-6 * y.abs().max(1.0),
+                "pca of {path}: {x} vs {y}"
+            );
+        }
+    }
+    let total: usize = read_parts(cluster_out).iter().map(|b| b.num_rows()).sum();
+    assert_eq!(total, b.len(), "no duplicate rows");
+}
