@@ -35,6 +35,8 @@ use crate::payload::{decode_udaf, decode_udf, encode_udaf, encode_udf, photo_tab
 use orchard_engine::photos::PhotoReadExec;
 use orchard_engine::photos::{PhotoScanExec, PhotoTable};
 use orchard_engine::schema::photos_schema;
+use orchard_engine::sink::PartWriterExec;
+use orchard_engine::write_parts::WriteParts;
 
 /// Logical codec of the client (and of the scheduler, which decodes with it).
 #[derive(Debug)]
@@ -60,11 +62,30 @@ impl LogicalExtensionCodec for OrchardLogicalCodec {
         inputs: &[LogicalPlan],
         ctx: &TaskContext,
     ) -> Result<Extension> {
-        self.inner.try_decode(buf, inputs, ctx)
+        match decode_payload(buf)? {
+            Some(Payload::WriteParts { options }) => {
+                let [input] = inputs else {
+                    return internal_err!("WriteParts has one input, got {}", inputs.len());
+                };
+                Ok(Extension {
+                    node: Arc::new(WriteParts::new(input.clone(), options)?),
+                })
+            }
+            Some(other) => internal_err!("plan node came with an Orchard {} payload", other.kind()),
+            None => self.inner.try_decode(buf, inputs, ctx),
+        }
     }
 
     fn try_encode(&self, node: &Extension, buf: &mut Vec<u8>) -> Result<()> {
-        self.inner.try_encode(node, buf)
+        match node.node.as_any().downcast_ref::<WriteParts>() {
+            Some(write) => encode_payload(
+                &Payload::WriteParts {
+                    options: write.options.clone(),
+                },
+                buf,
+            ),
+            None => self.inner.try_encode(node, buf),
+        }
     }
 
     fn try_decode_table_provider(
@@ -203,6 +224,12 @@ impl PhysicalExtensionCodec for OrchardPhysicalCodec {
                 options,
                 projection,
             )?)),
+            Some(Payload::WriteParts { options }) => {
+                let [input] = inputs else {
+                    return internal_err!("PartWriterExec has one input, got {}", inputs.len());
+                };
+                Ok(Arc::new(PartWriterExec::new(Arc::clone(input), options)))
+            }
             Some(other) => internal_err!("plan node came with an Orchard {} payload", other.kind()),
             None => self.inner.try_decode(buf, inputs, ctx, proto_converter),
         }
@@ -214,6 +241,14 @@ impl PhysicalExtensionCodec for OrchardPhysicalCodec {
         buf: &mut Vec<u8>,
         proto_converter: &dyn PhysicalProtoConverterExtension,
     ) -> Result<()> {
+        if let Some(exec) = node.downcast_ref::<PartWriterExec>() {
+            return encode_payload(
+                &Payload::WriteParts {
+                    options: exec.options().clone(),
+                },
+                buf,
+            );
+        }
         if let Some(exec) = node.downcast_ref::<PhotoReadExec>() {
             return encode_payload(
                 &Payload::PhotoRead {

@@ -16,6 +16,7 @@ use orchard_engine::featurize::{FeaturizeUdf, ModelRef, FEATURIZE};
 use orchard_engine::labels_udf::{LabelIndexUdf, LABEL_INDEX_FN};
 use orchard_engine::pca_udf::{PcaProjectUdf, PcaStatsUdaf, PCA_PROJECT, PCA_STATS};
 use orchard_engine::photos::{PhotoRef, PhotoTable, ScanOptions};
+use orchard_engine::sink::PartWriterOptions;
 use orchard_image::DecodeOptions;
 use orchard_pca::PcaModel;
 use orchard_source::LabelIndex;
@@ -81,6 +82,12 @@ pub enum Payload {
         /// Projection of `photos_schema()`.
         projection: Option<Vec<usize>>,
     },
+    /// The `WriteParts` logical node or `PartWriterExec` (the rows to write
+    /// travel as the node's child).
+    WriteParts {
+        /// Where and how the parts are written.
+        options: PartWriterOptions,
+    },
 }
 
 impl Payload {
@@ -94,6 +101,7 @@ impl Payload {
             Payload::PhotoTable { .. } => "photo_table",
             Payload::PhotoRead { .. } => "photo_read",
             Payload::PhotoScan { .. } => "photo_scan",
+            Payload::WriteParts { .. } => "write_parts",
         }
     }
 }

@@ -42,6 +42,7 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::prelude::SessionConfig;
 use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
+use orchard_engine::write_parts::OrchardQueryPlanner;
 use orchard_source::StorageOptions;
 
 use crate::ballista_err;
@@ -131,8 +132,11 @@ fn scheduler_session_builder(registry: Arc<dyn ObjectStoreRegistry>) -> SessionB
         let runtime = RuntimeEnvBuilder::new()
             .with_object_store_registry(registry.clone())
             .build_arc()?;
+        // Orchard's planner: `WriteParts` becomes `PartWriterExec`, so part
+        // files are written by the tasks.
         Ok(SessionStateBuilder::new_from_existing(state)
             .with_runtime_env(runtime)
+            .with_query_planner(Arc::new(OrchardQueryPlanner))
             .build())
     })
 }

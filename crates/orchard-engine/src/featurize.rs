@@ -100,6 +100,9 @@ pub struct FeaturizeStats {
     pub prepare_nanos: AtomicU64,
     /// Nanoseconds spent in model inference (summed over calls).
     pub infer_nanos: AtomicU64,
+    /// Bytes this process received for the spill: the names and row counts
+    /// of the files written where the chunks ran (no features).
+    pub spill_answer_bytes: AtomicU64,
 }
 
 impl FeaturizeStats {

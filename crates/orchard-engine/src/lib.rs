@@ -38,6 +38,7 @@ pub mod schema;
 pub mod sink;
 pub mod summary;
 pub mod transform;
+pub mod write_parts;
 
 pub use error::{EngineError, Result};
 pub use features::{is_output, read_features, FeatureRow, FeatureTable};
@@ -48,6 +49,7 @@ pub use job::{
 };
 pub use report::{RunReport, ThroughputPoint};
 pub use runner::{
-    session_config, Embedded, PlanRunner, ProgressSource, ProgressWatch, TaskCounters, TaskCounts,
+    orchard_session, session_config, Embedded, PlanRunner, ProgressSource, ProgressWatch,
+    TaskCounters, TaskCounts,
 };
 pub use transform::{transform, TransformOptions};

@@ -24,6 +24,10 @@ pub struct Counts {
     /// Bytes of the listed photos (by the listing's sizes).
     #[serde(default)]
     pub bytes_listed: u64,
+    /// Bytes this process received for the featurize stage's output (file
+    /// names and row counts; the features stay where they were written).
+    #[serde(default)]
+    pub spill_answer_bytes: u64,
 }
 
 /// Wall-clock seconds per stage, and CPU seconds inside featurisation.

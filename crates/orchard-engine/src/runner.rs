@@ -53,7 +53,7 @@ impl PlanRunner for Embedded {
         config: SessionConfig,
         _storage: &StorageOptions,
     ) -> Result<SessionContext> {
-        Ok(SessionContext::new_with_config(config))
+        Ok(orchard_session(config))
     }
 }
 
@@ -135,5 +135,16 @@ pub fn session_config(partitions: usize) -> SessionConfig {
 
 /// An embedded session with `partitions` target partitions (0 = cores).
 pub(crate) fn embedded_session(partitions: usize) -> SessionContext {
-    SessionContext::new_with_config(session_config(partitions))
+    orchard_session(session_config(partitions))
+}
+
+/// A session with `config` that plans Orchard's plan nodes
+/// ([`OrchardQueryPlanner`](crate::write_parts::OrchardQueryPlanner)).
+pub fn orchard_session(config: SessionConfig) -> SessionContext {
+    let state = datafusion::execution::session_state::SessionStateBuilder::new()
+        .with_config(config)
+        .with_default_features()
+        .with_query_planner(Arc::new(crate::write_parts::OrchardQueryPlanner))
+        .build();
+    SessionContext::new_with_state(state)
 }

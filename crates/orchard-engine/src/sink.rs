@@ -9,7 +9,7 @@ use std::sync::Arc;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, Float32Array, RecordBatch, StringArray, StringBuilder, UInt64Array,
 };
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt64Type};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{exec_err, DataFusionError, Result};
 use datafusion::execution::object_store::ObjectStoreUrl;
@@ -21,14 +21,12 @@ use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
-    collect, DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
+    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
 };
-use datafusion::prelude::SessionContext;
 use futures::StreamExt;
 use object_store::buffered::BufWriter;
 use object_store::path::Path;
 use object_store::ObjectStore;
-use orchard_source::Location;
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 
@@ -166,13 +164,15 @@ impl ExecutionPlan for PartWriterExec {
     ) -> Result<SendableRecordBatchStream> {
         let url = ObjectStoreUrl::parse(&self.options.store_url)?;
         let store = context.runtime_env().object_store(&url)?;
-        let input = self.input.execute(partition, context)?;
         let partitions = self.properties.partitioning.partition_count();
+        let attempt = context.task_id().map(|id| attempt_suffix(&id));
+        let input = self.input.execute(partition, context)?;
         let writer = PartitionWriter {
             store,
             options: self.options.clone(),
             partition,
             partitions,
+            attempt,
         };
         let written = futures::stream::once(async move {
             let files = writer.write(input).await?;
@@ -196,6 +196,46 @@ struct PartitionWriter {
     options: PartWriterOptions,
     partition: usize,
     partitions: usize,
+    /// The task attempt (on a cluster, where every task runs partition 0 of
+    /// its own slice of the stage): part of the names, so that attempts
+    /// never overwrite each other and the caller keeps the winners.
+    attempt: Option<String>,
+}
+
+/// `-s<stage>.<attempt>-t<task>.<attempt>` from Ballista's task identity
+/// (`TID <job>/<stage>.<attempt>/<task>.<attempt>`); other identities are
+/// kept with anything but letters, digits and dots as `-`.
+pub(crate) fn attempt_suffix(task_id: &str) -> String {
+    let id = task_id.strip_prefix("TID ").unwrap_or(task_id);
+    let parts: Vec<&str> = id.split('/').collect();
+    if let [_job, stage, task] = parts.as_slice() {
+        return format!("-s{stage}-t{task}");
+    }
+    let clean: String = id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    format!("-{clean}")
+}
+
+/// Whether `name` is a part file of write `job_id` (`part-N-<job_id>.ext` or
+/// `part-N-<job_id>-s…`), and not of a write whose id merely starts with it.
+pub fn is_part_of(name: &str, job_id: &str) -> bool {
+    let Some(rest) = name.strip_prefix("part-") else {
+        return false;
+    };
+    let Some(dash) = rest.find('-') else {
+        return false;
+    };
+    rest[dash + 1..]
+        .strip_prefix(job_id)
+        .is_some_and(|tail| tail.starts_with('.') || tail.starts_with("-s"))
 }
 
 enum OpenFile {
@@ -208,9 +248,10 @@ impl PartitionWriter {
     /// partitions (`partition + nth * partitions`).
     fn file_name(&self, nth: usize) -> String {
         format!(
-            "part-{:05}-{}.{}",
+            "part-{:05}-{}{}.{}",
             self.partition + nth * self.partitions,
             self.options.job_id,
+            self.attempt.as_deref().unwrap_or(""),
             self.options.format.extension()
         )
     }
@@ -320,41 +361,6 @@ pub(crate) fn parquet_writer(
         schema,
         Some(props),
     )?)
-}
-
-/// Runs `plan` through a [`PartWriterExec`] into `dir` under `out`; returns
-/// the number of rows written.
-pub(crate) async fn write_plan(
-    ctx: &SessionContext,
-    plan: Arc<dyn ExecutionPlan>,
-    out: &Location,
-    dir: &str,
-    format: PartFormat,
-    job_id: &str,
-    row_group_rows: usize,
-) -> crate::Result<u64> {
-    let writer = Arc::new(PartWriterExec::new(
-        plan,
-        PartWriterOptions {
-            store_url: out.store_url().to_string(),
-            dir: out.child(dir).to_string(),
-            format,
-            job_id: job_id.to_string(),
-            row_group_rows,
-            max_rows_per_file: 1_000_000,
-        },
-    ));
-    let summary = collect(writer, ctx.task_ctx()).await?;
-    Ok(summary
-        .iter()
-        .map(|b| {
-            b.column(1)
-                .as_primitive::<UInt64Type>()
-                .values()
-                .iter()
-                .sum::<u64>()
-        })
-        .sum())
 }
 
 fn io_err(e: std::io::Error) -> DataFusionError {

@@ -13,7 +13,8 @@ use crate::pca_udf::PcaProjectUdf;
 use crate::residency::check_residency;
 use crate::runner::embedded_session;
 use crate::schema::{vector_type, FEATURES, LABEL, LABEL_INDEX, PATH, PCA};
-use crate::sink::{write_plan, PartFormat};
+use crate::sink::PartFormat;
+use crate::write_parts::write_parts_plan;
 use crate::{EngineError, Result};
 
 /// What `orchard transform` needs.
@@ -120,10 +121,11 @@ pub async fn transform(options: &TransformOptions) -> Result<u64> {
             .call(vec![cast(col(FEATURES), vector_type(model.dim()))])
             .alias(PCA),
     );
-    let plan = df.select(columns)?.create_physical_plan().await?;
+    let frame = df.select(columns)?;
     let format = PartFormat::from(options.format);
     let job_id = uuid::Uuid::new_v4().to_string();
-    let rows = write_plan(&ctx, plan, &out, "", format, &job_id, 8192).await?;
+    let plan = write_parts_plan(&ctx, frame, &out, "", format, &job_id, 8192).await?;
+    let rows = plan.run(&ctx).await?.rows();
     output::put_file(
         &out,
         &format!("{PCA_DIR}/{PCA_MODEL}"),

@@ -16,7 +16,8 @@ use crate::job::queries::FEATURIZE_CHUNK;
 use crate::job::start::Started;
 use crate::photos::{scan_partitions, PhotoTable, ScanOptions};
 use crate::runner::{ProgressSource, TaskCounters, TaskCounts};
-use crate::sink::{write_plan, PartFormat};
+use crate::sink::PartFormat;
+use crate::write_parts::write_parts_plan;
 use crate::Result;
 
 /// The counters the stage keeps up to date.
@@ -51,11 +52,19 @@ pub(crate) async fn featurize(
         ctx.deregister_table("photos")?;
         let table = PhotoTable::new(store_url.clone(), photos.to_vec(), scan);
         ctx.register_table("photos", Arc::new(table))?;
-        let features_plan = ctx
-            .sql(FEATURIZE_CHUNK)
-            .await?
-            .create_physical_plan()
-            .await?;
+        let frame = ctx.sql(FEATURIZE_CHUNK).await?;
+        // The spill is written where the chunk's partitions run; only file
+        // names and row counts come back.
+        let write = write_parts_plan(
+            ctx,
+            frame,
+            &job.out,
+            &job.checkpoint.chunk_dir(n),
+            PartFormat::ParquetUncompressed,
+            &job.checkpoint.job_id,
+            SPILL_ROW_GROUP,
+        )
+        .await?;
         // When the functions run elsewhere, this process's counters follow
         // the chunk's job instead.
         let watch = progress.as_ref().map(|source| {
@@ -71,19 +80,13 @@ pub(crate) async fn featurize(
                 photos.len() as u64,
             ));
             let show = shown.clone();
-            let watch = source.watch(features_plan.clone(), Arc::new(move |c| show.show(c)));
+            let watch = source.watch(write.plan.clone(), Arc::new(move |c| show.show(c)));
             (shown, watch)
         });
-        write_plan(
-            ctx,
-            features_plan,
-            &job.out,
-            &job.checkpoint.chunk_dir(n),
-            PartFormat::ParquetUncompressed,
-            &job.checkpoint.job_id,
-            SPILL_ROW_GROUP,
-        )
-        .await?;
+        let written = write.run(ctx).await?;
+        stats
+            .spill_answer_bytes
+            .fetch_add(written.answer_bytes, Ordering::Relaxed);
         job.checkpoint.mark_done(&job.out, n).await?;
         if let Some((shown, watch)) = watch {
             let counts = watch.finish().await.unwrap_or_default();

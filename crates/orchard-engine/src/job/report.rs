@@ -99,6 +99,9 @@ pub(crate) fn run_report(
             skipped: listed.listing.skipped,
             labels: listed.labels.len() as u64,
             bytes_listed: listed.photos.iter().map(|p| p.size).sum(),
+            spill_answer_bytes: stats
+                .spill_answer_bytes
+                .load(std::sync::atomic::Ordering::Relaxed),
         },
         seconds: Seconds {
             list: timings.list,

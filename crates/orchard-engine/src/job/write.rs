@@ -16,7 +16,8 @@ use crate::output::{self, LABELS, PCA_DIR, PCA_MODEL, RUN, SUCCESS, TEMPORARY};
 use crate::pca_udf::PcaProjectUdf;
 use crate::photos::PhotoRef;
 use crate::report::RunReport;
-use crate::sink::{write_plan, PartFormat};
+use crate::sink::PartFormat;
+use crate::write_parts::write_parts_plan;
 use crate::{EngineError, Result};
 
 /// Rows per row group of output part files.
@@ -105,9 +106,10 @@ pub(crate) async fn project_and_commit(
     ctx.register_udf(LabelIndexUdf::new(p.labels.clone()).into_udf());
     if p.new_output || new_rows > 0 {
         let sql = queries::output_rows(earlier.keep_features);
-        let plan = ctx.sql(&sql).await?.create_physical_plan().await?;
-        let written =
-            write_plan(ctx, plan, p.out, "", p.format, p.job_id, OUTPUT_ROW_GROUP).await?;
+        let frame = ctx.sql(&sql).await?;
+        let plan =
+            write_parts_plan(ctx, frame, p.out, "", p.format, p.job_id, OUTPUT_ROW_GROUP).await?;
+        let written = plan.run(ctx).await?.rows();
         if written != new_rows {
             return Err(EngineError::Internal(format!(
                 "wrote {written} rows but {new_rows} photos were featurized"
@@ -131,11 +133,11 @@ pub(crate) async fn project_and_commit(
             ctx.register_table("superseded", kept.into_view())?;
             "SELECT * FROM superseded".to_string()
         };
-        let plan = ctx.sql(&rewrite).await?.create_physical_plan().await?;
+        let frame = ctx.sql(&rewrite).await?;
         let rewrite_id = format!("{}-rw", p.job_id);
-        write_plan(
+        let plan = write_parts_plan(
             ctx,
-            plan,
+            frame,
             p.out,
             "",
             p.format,
@@ -143,6 +145,7 @@ pub(crate) async fn project_and_commit(
             OUTPUT_ROW_GROUP,
         )
         .await?;
+        plan.run(ctx).await?;
     }
     let succeeded = if earlier.parts.is_empty() {
         new_rows
