@@ -3,12 +3,14 @@
 //! real scheduler or `orchard serve`, and the Prometheus scrape config points
 //! at the paths and default ports the processes use.
 
+#[path = "common/cluster.rs"]
+mod cluster;
 mod common;
 
 use std::collections::BTreeSet;
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
+use cluster::{free_port, http_get, wait_for_port};
 use common::{python, repo_root};
 
 /// Metric names (identifiers starting `orchard_`, `job_` or `pending_`) in a
@@ -38,37 +40,6 @@ fn exposes(page: &str, name: &str) -> bool {
     sample || family
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// `GET path` from a process on loopback, retried while it starts.
-fn http_get(port: u16, path: &str) -> String {
-    use std::io::{Read, Write};
-    for _ in 0..100 {
-        if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {
-            stream
-                .set_read_timeout(Some(Duration::from_secs(10)))
-                .unwrap();
-            write!(
-                stream,
-                "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-            )
-            .unwrap();
-            let mut reply = String::new();
-            if stream.read_to_string(&mut reply).is_ok() && reply.starts_with("HTTP/1.1 200") {
-                return reply;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("no answer to GET {path} on port {port}");
-}
-
 /// The real scheduler's metrics page (Ballista's, on its own port).
 fn scheduler_page() -> String {
     let port = free_port();
@@ -83,6 +54,7 @@ fn scheduler_page() -> String {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    wait_for_port(port);
     let page = http_get(port, orchard_cluster::metrics::SCHEDULER_METRICS_PATH);
     let _ = scheduler.kill();
     let _ = scheduler.wait();
