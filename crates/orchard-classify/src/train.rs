@@ -111,9 +111,20 @@ pub(crate) fn fnv1a(seed: u64, text: &str) -> u64 {
 }
 
 /// Whether the photo at `path` is held out for a share `holdout` with `seed`:
-/// a deterministic split by file.
+/// a deterministic split by file. Only the photo's folder and name
+/// (`label/name.jpg`) count, so the split is the same wherever the
+/// collection lives (another bucket, another temporary directory).
 pub fn is_held_out(path: &str, holdout: f64, seed: u64) -> bool {
-    holdout > 0.0 && (fnv1a(seed, path) as f64 / u64::MAX as f64) < holdout
+    holdout > 0.0 && (fnv1a(seed, split_key(path)) as f64 / u64::MAX as f64) < holdout
+}
+
+/// The last two segments of `path`: `label/name.jpg`.
+fn split_key(path: &str) -> &str {
+    let trimmed = path.trim_end_matches('/');
+    match trimmed.rmatch_indices('/').nth(1) {
+        Some((at, _)) => &trimmed[at + 1..],
+        None => trimmed,
+    }
 }
 
 struct Fitted {
@@ -376,6 +387,16 @@ mod tests {
         assert!((1800..2200).contains(&held), "{held}");
         assert_eq!(is_held_out("a.jpg", 0.2, 1), is_held_out("a.jpg", 0.2, 1));
         assert!(!is_held_out("a.jpg", 0.0, 1));
+        // Where the collection lives does not matter.
+        for i in 0..200 {
+            let name = format!("apple/{i}.jpg");
+            assert_eq!(
+                is_held_out(&format!("file:///tmp/a1/photos/{name}"), 0.2, 7),
+                is_held_out(&format!("s3://bucket/x/{name}"), 0.2, 7),
+            );
+        }
+        assert_eq!(split_key("s3://b/p/apple/1.jpg"), "apple/1.jpg");
+        assert_eq!(split_key("1.jpg"), "1.jpg");
     }
 
     #[test]

@@ -65,6 +65,20 @@ fn the_cluster_run_equals_the_embedded_run_and_survives_a_lost_executor() {
         cluster.logs()
     );
     assert_same_rows(&out, &embedded);
+    // The executors wrote the part files: the client received names, row
+    // counts and the run's PCA statistics (one fixed-size state), never a
+    // feature vector (5 KB a photo).
+    let run: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("_run.json")).unwrap()).unwrap();
+    let received = run["counts"]["results_received_bytes"].as_u64().unwrap();
+    let (dim, featurized) = (1280u64, 120u64);
+    let pca_state = 32 + 8 * dim + 4 * dim * (dim + 1);
+    assert!(received >= pca_state, "{received}");
+    let per_photo = (received - pca_state) / featurized;
+    assert!(
+        per_photo < 200,
+        "{per_photo} bytes per photo besides the PCA state"
+    );
     // Progress by task, from the scheduler: 120 photos in one chunk, planned
     // as 4 scan partitions, one task each.
     assert!(

@@ -297,6 +297,7 @@ impl Attempts {
                                 watcher.abort();
                                 passed_on = true;
                             }
+                            orchard_engine::metrics::process_metrics().result_received(&batch);
                             if tx.send(Ok(batch)).await.is_err() {
                                 break Ok(()); // the consumer is gone
                             }

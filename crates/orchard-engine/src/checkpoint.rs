@@ -72,6 +72,12 @@ impl Checkpoint {
         format!("{}/{}", self.features_dir(), chunk_name(n))
     }
 
+    /// Where the task attempts of chunk `n` write, before the winners move
+    /// to [`Checkpoint::chunk_dir`].
+    pub fn attempts_dir(&self, n: usize) -> String {
+        format!("{}/attempts/{}", self.dir(), chunk_name(n))
+    }
+
     fn marker(&self, n: usize) -> String {
         format!("{}/done/{}", self.dir(), chunk_name(n))
     }

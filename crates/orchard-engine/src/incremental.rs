@@ -6,7 +6,8 @@
 //! ```text
 //! _inputs/<job>.parquet    path, size, modified of every photo the job read (rows and errors)
 //! _inputs/<job>.json       the commit record: written last, it makes the job's part files
-//!                          valid and lists the part files they supersede
+//!                          valid, lists them with their rows (the manifest) and the part
+//!                          files they supersede
 //! ```
 //!
 //! A part file (`part-NNNNN-<job>[-rw].parquet`) belongs to the output only
@@ -48,6 +49,19 @@ pub struct Commit {
     pub photos: u64,
     /// Part files (relative names) this job's files replace.
     pub superseded: Vec<String>,
+    /// The part files this job wrote, with their rows: the manifest of the
+    /// commit (empty in records of versions before it was kept).
+    #[serde(default)]
+    pub files: Vec<CommittedFile>,
+}
+
+/// A part file in a commit record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommittedFile {
+    /// Its name, relative to the output.
+    pub name: String,
+    /// Its rows.
+    pub rows: u64,
 }
 
 /// What a complete (or repaired) output holds, for an incremental run.
@@ -98,6 +112,7 @@ pub async fn commit(
     sequence: u64,
     photos: &[PhotoRef],
     superseded: Vec<String>,
+    files: Vec<CommittedFile>,
 ) -> Result<()> {
     let batch = RecordBatch::try_new(
         manifest_schema(),
@@ -133,6 +148,7 @@ pub async fn commit(
         sequence,
         photos: photos.len() as u64,
         superseded,
+        files,
     };
     let json =
         serde_json::to_vec_pretty(&record).map_err(|e| EngineError::Internal(e.to_string()))?;

@@ -33,6 +33,8 @@ pub struct ProcessMetrics {
     pub tasks_finished: Counter,
     /// Photo-scan tasks running now.
     pub tasks_running: Gauge,
+    /// Bytes of query results received from a cluster (a client's).
+    pub results_received_bytes: Counter,
 }
 
 /// The stages a photo can fail at in a task; each starts at 0, so the family
@@ -51,6 +53,7 @@ impl Default for ProcessMetrics {
             tasks_started: Counter::default(),
             tasks_finished: Counter::default(),
             tasks_running: Gauge::default(),
+            results_received_bytes: Counter::default(),
         };
         for stage in TASK_STAGES {
             metrics.photo_failed_by(stage, 0);
@@ -103,6 +106,22 @@ impl ProcessMetrics {
             "Photo-scan tasks running now",
             self.tasks_running.clone(),
         );
+        r.register(
+            "results_received_bytes",
+            "Bytes of query results received from a cluster (a client's)",
+            self.results_received_bytes.clone(),
+        );
+    }
+
+    /// Counts a result batch received from a cluster: the bytes of its
+    /// buffers, as they travel.
+    pub fn result_received(&self, batch: &datafusion::arrow::array::RecordBatch) {
+        let bytes: usize = batch
+            .columns()
+            .iter()
+            .map(|c| c.to_data().get_slice_memory_size().unwrap_or(0))
+            .sum();
+        self.results_received_bytes.inc_by(bytes as u64);
     }
 
     /// Counts one failed photo.

@@ -28,6 +28,11 @@ pub struct Counts {
     /// names and row counts; the features stay where they were written).
     #[serde(default)]
     pub spill_answer_bytes: u64,
+    /// Bytes of query results this process received from a cluster during
+    /// the run, all queries together (0 for an embedded run): file names and
+    /// row counts, the PCA statistics, error rows and counts.
+    #[serde(default)]
+    pub results_received_bytes: u64,
 }
 
 /// Wall-clock seconds per stage, and CPU seconds inside featurisation.

@@ -202,17 +202,23 @@ struct PartitionWriter {
     attempt: Option<String>,
 }
 
-/// `-s<stage>.<attempt>-t<task>.<attempt>` from Ballista's task identity
-/// (`TID <job>/<stage>.<attempt>/<task>.<attempt>`); other identities are
-/// kept with anything but letters, digits and dots as `-`.
+/// `-j<job>-s<stage>.<attempt>-t<task>.<attempt>` from Ballista's task
+/// identity (`TID <job>/<stage>.<attempt>/<task>.<attempt>`): a job
+/// resubmitted by the watchdog gets a new scheduler job id, so its files never
+/// share a name with those of the cancelled job's tasks still running. Other
+/// identities are kept with anything but letters, digits and dots as `-`.
 pub(crate) fn attempt_suffix(task_id: &str) -> String {
     let id = task_id.strip_prefix("TID ").unwrap_or(task_id);
     let parts: Vec<&str> = id.split('/').collect();
-    if let [_job, stage, task] = parts.as_slice() {
-        return format!("-s{stage}-t{task}");
+    if let [job, stage, task] = parts.as_slice() {
+        return format!("-j{}-s{stage}-t{task}", clean_name(job));
     }
-    let clean: String = id
-        .chars()
+    format!("-{}", clean_name(id))
+}
+
+/// `text` with anything but ASCII letters, digits and dots as `-`.
+fn clean_name(text: &str) -> String {
+    text.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '.' {
                 c
@@ -220,12 +226,11 @@ pub(crate) fn attempt_suffix(task_id: &str) -> String {
                 '-'
             }
         })
-        .collect();
-    format!("-{clean}")
+        .collect()
 }
 
 /// Whether `name` is a part file of write `job_id` (`part-N-<job_id>.ext` or
-/// `part-N-<job_id>-s…`), and not of a write whose id merely starts with it.
+/// `part-N-<job_id>-j…`), and not of a write whose id merely starts with it.
 pub fn is_part_of(name: &str, job_id: &str) -> bool {
     let Some(rest) = name.strip_prefix("part-") else {
         return false;
@@ -235,7 +240,7 @@ pub fn is_part_of(name: &str, job_id: &str) -> bool {
     };
     rest[dash + 1..]
         .strip_prefix(job_id)
-        .is_some_and(|tail| tail.starts_with('.') || tail.starts_with("-s"))
+        .is_some_and(|tail| tail.starts_with('.') || tail.starts_with("-j"))
 }
 
 enum OpenFile {

@@ -14,7 +14,7 @@ use crate::residency::check_residency;
 use crate::runner::embedded_session;
 use crate::schema::{vector_type, FEATURES, LABEL, LABEL_INDEX, PATH, PCA};
 use crate::sink::PartFormat;
-use crate::write_parts::write_parts_plan;
+use crate::write_parts::{write_parts_plan, WriteTarget};
 use crate::{EngineError, Result};
 
 /// What `orchard transform` needs.
@@ -124,7 +124,15 @@ pub async fn transform(options: &TransformOptions) -> Result<u64> {
     let frame = df.select(columns)?;
     let format = PartFormat::from(options.format);
     let job_id = uuid::Uuid::new_v4().to_string();
-    let plan = write_parts_plan(&ctx, frame, &out, "", format, &job_id, 8192).await?;
+    let target = WriteTarget {
+        out: &out,
+        dir: String::new(),
+        staging: format!("{}/{job_id}/output", crate::output::TEMPORARY),
+        format,
+        job_id: job_id.clone(),
+        row_group_rows: 8192,
+    };
+    let plan = write_parts_plan(&ctx, frame, target).await?;
     let rows = plan.run(&ctx).await?.rows();
     output::put_file(
         &out,

@@ -30,7 +30,8 @@ use datafusion::prelude::{DataFrame, SessionContext};
 use orchard_source::Location;
 
 use crate::sink::{is_part_of, written_schema, PartFormat, PartWriterExec, PartWriterOptions};
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
+use object_store::ObjectStoreExt;
 
 /// Writes its input's partitions as part files; yields one `(file, rows)`
 /// row per file.
@@ -157,34 +158,49 @@ impl Written {
     }
 }
 
+/// Where a write goes: tasks write under `staging`, the commit moves the
+/// winners to `dir`.
+pub(crate) struct WriteTarget<'a> {
+    /// The output.
+    pub out: &'a Location,
+    /// The folder the committed files go to, relative to `out` (`""`: its root).
+    pub dir: String,
+    /// The folder tasks write to, relative to `out` (under `_temporary/`,
+    /// outside every folder a reader lists).
+    pub staging: String,
+    /// File format.
+    pub format: PartFormat,
+    /// The write's id, part of every file name.
+    pub job_id: String,
+    /// Rows per Parquet row group.
+    pub row_group_rows: usize,
+}
+
 /// A write planned by [`write_parts_plan`]: its plan, and what the commit
-/// needs to tell its files from others.
+/// needs.
 pub(crate) struct PartsWrite {
     /// Runs the write; executed by [`PartsWrite::run`] (or watched first).
     pub plan: Arc<dyn ExecutionPlan>,
     out: Location,
     dir: String,
+    staging: String,
     job_id: String,
 }
 
-/// Plans writing `frame` into `dir` under `out`, where the session runs its
-/// partitions; files are named after `job_id` (and, on a cluster, the task
-/// attempt).
+/// Plans writing `frame` to `target`, where the session runs its partitions;
+/// files are named after the write's id (and, on a cluster, the task attempt).
 pub(crate) async fn write_parts_plan(
     ctx: &SessionContext,
     frame: DataFrame,
-    out: &Location,
-    dir: &str,
-    format: PartFormat,
-    job_id: &str,
-    row_group_rows: usize,
+    target: WriteTarget<'_>,
 ) -> crate::Result<PartsWrite> {
+    let out = target.out;
     let options = PartWriterOptions {
         store_url: out.store_url().to_string(),
-        dir: out.child(dir).to_string(),
-        format,
-        job_id: job_id.to_string(),
-        row_group_rows,
+        dir: out.child(&target.staging).to_string(),
+        format: target.format,
+        job_id: target.job_id.clone(),
+        row_group_rows: target.row_group_rows,
         max_rows_per_file: 1_000_000,
     };
     let node = WriteParts::new(frame.into_unoptimized_plan(), options)?;
@@ -199,18 +215,27 @@ pub(crate) async fn write_parts_plan(
     Ok(PartsWrite {
         plan,
         out: out.clone(),
-        dir: dir.to_string(),
-        job_id: job_id.to_string(),
+        dir: target.dir,
+        staging: target.staging,
+        job_id: target.job_id,
     })
 }
 
+/// Files moved at once by a commit.
+const MOVES_IN_FLIGHT: usize = 16;
+
 impl PartsWrite {
-    /// Runs the write and commits it: the files the query returned are the
-    /// winners; any other file of this write in `dir` (an attempt whose
-    /// result was superseded, a task re-run after its executor was lost) is
-    /// deleted. Returns the winners.
+    /// Runs the write and commits it, as Spark's file committers do: every
+    /// task attempt wrote under the staging folder; the files the query
+    /// returned are the winners and move to `dir`; the staging folder, with
+    /// every attempt whose result was superseded (a task re-run after its
+    /// executor was lost, a job cancelled and resubmitted), is deleted, and so
+    /// is any file of this write in `dir` that is not a winner (an earlier,
+    /// interrupted commit of it). Returns the winners.
     pub async fn run(self, ctx: &SessionContext) -> crate::Result<Written> {
-        let batches = collect(self.plan, ctx.task_ctx()).await?;
+        // Leftovers of an interrupted run of this write.
+        crate::output::delete_prefix(&self.out, &self.staging).await?;
+        let batches = collect(self.plan.clone(), ctx.task_ctx()).await?;
         let mut written = Written::default();
         for batch in &batches {
             let files = batch.column(0).as_string::<i32>();
@@ -223,34 +248,53 @@ impl PartsWrite {
                     .push((files.value(i).to_string(), rows.value(i)));
             }
         }
+        let store = self.out.store().clone();
+        futures::stream::iter(written.files.iter().map(|(file, _)| {
+            let name = file_name(file);
+            let from = self.out.child(&format!("{}/{name}", self.staging));
+            let to = self.out.child(&format!("{}/{name}", self.dir));
+            let store = store.clone();
+            async move { store.rename(&from, &to).await }
+        }))
+        .buffer_unordered(MOVES_IN_FLIGHT)
+        .try_collect::<Vec<()>>()
+        .await?;
+        crate::output::delete_prefix(&self.out, &self.staging).await?;
+        self.delete_strays(&written).await?;
+        Ok(written)
+    }
+
+    /// Deletes the files of this write directly in `dir` that are not
+    /// `written`'s.
+    async fn delete_strays(&self, written: &Written) -> crate::Result<()> {
         let winners: std::collections::HashSet<&str> =
             written.files.iter().map(|f| file_name(&f.0)).collect();
         let prefix = self.out.child(&self.dir);
-        let losers: Vec<object_store::path::Path> = self
+        let strays: Vec<object_store::path::Path> = self
             .out
             .store()
             .list(Some(&prefix))
             .try_filter_map(|meta| {
                 let name = meta.location.filename().unwrap_or("").to_string();
-                let loser = is_part_of(&name, &self.job_id)
+                let stray = is_part_of(&name, &self.job_id)
                     && meta
                         .location
                         .prefix_match(&prefix)
                         .is_some_and(|mut p| p.next().is_some() && p.next().is_none())
                     && !winners.contains(name.as_str());
-                futures::future::ready(Ok(loser.then_some(meta.location)))
+                futures::future::ready(Ok(stray.then_some(meta.location)))
             })
             .try_collect()
             .await?;
-        if !losers.is_empty() {
+        if !strays.is_empty() {
             tracing::info!(
                 write = %self.job_id,
-                files = losers.len(),
-                "deleting the files of superseded task attempts"
+                files = strays.len(),
+                "deleting the files of an earlier, interrupted commit"
             );
-            crate::output::delete_keys_if_present(&self.out, losers).await?;
+            crate::output::delete_keys_if_present(&self.out, strays).await?;
         }
-        Ok(written)
+        Ok(())
     }
 }
 
@@ -261,16 +305,82 @@ fn file_name(path: &str) -> &str {
 
 #[cfg(test)]
 mod tests {
-    use crate::sink::{attempt_suffix, is_part_of};
+    use super::{write_parts_plan, WriteTarget};
+    use crate::sink::{attempt_suffix, is_part_of, PartFormat};
+    use datafusion::prelude::SessionConfig;
+    use orchard_source::Location;
+
+    fn names(dir: &std::path::Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .map(|d| {
+                d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+
+    #[tokio::test]
+    async fn a_write_commits_its_winners_and_leaves_nothing_staged_or_stray() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = Location::local(tmp.path()).unwrap();
+        let job = "0e5f5c4e-7c56-4b7e-9a0c-2f1d1f0b7a11";
+        // What an interrupted commit and a zombie attempt of this write left:
+        // a file of this write in the output, a file in the staging folder;
+        // and another write's file, which stays.
+        std::fs::create_dir_all(tmp.path().join("_temporary/j/output")).unwrap();
+        let stray = format!("part-00007-{job}-jOLD-s1.0-t0.0.parquet");
+        let zombie = tmp.path().join(format!(
+            "_temporary/j/output/part-00000-{job}-jOLD-s1.0-t0.1.parquet"
+        ));
+        let other = "part-00000-1b2c3d4e-0000-0000-0000-000000000000.parquet";
+        for file in [tmp.path().join(&stray), zombie, tmp.path().join(other)] {
+            std::fs::write(file, b"old").unwrap();
+        }
+        let ctx = crate::runner::orchard_session(SessionConfig::new().with_target_partitions(2));
+        let frame = ctx
+            .sql("SELECT * FROM (VALUES (1), (2), (3), (4), (5)) AS t(x)")
+            .await
+            .unwrap()
+            .repartition(datafusion::logical_expr::Partitioning::RoundRobinBatch(2))
+            .unwrap();
+        let target = WriteTarget {
+            out: &out,
+            dir: String::new(),
+            staging: "_temporary/j/output".into(),
+            format: PartFormat::Parquet,
+            job_id: job.into(),
+            row_group_rows: 8192,
+        };
+        let written = write_parts_plan(&ctx, frame, target)
+            .await
+            .unwrap()
+            .run(&ctx)
+            .await
+            .unwrap();
+        assert_eq!(written.rows(), 5);
+        let mut expected: Vec<String> = written.files.iter().map(|f| f.0.clone()).collect();
+        expected.push(other.to_string());
+        expected.push("_temporary".to_string());
+        expected.sort();
+        assert_eq!(names(tmp.path()), expected, "winners moved, stray deleted");
+        assert!(
+            names(&tmp.path().join("_temporary/j")).is_empty(),
+            "staging cleared"
+        );
+        assert!(written.answer_bytes > 0 && written.answer_bytes < 200);
+    }
 
     #[test]
     fn attempts_get_their_own_names_and_writes_know_theirs() {
-        assert_eq!(attempt_suffix("TID job-1/2.0/7.1"), "-s2.0-t7.1");
+        assert_eq!(attempt_suffix("TID aB3dE9x/2.0/7.1"), "-jaB3dE9x-s2.0-t7.1");
+        assert_eq!(attempt_suffix("TID job_1/2.0/7.1"), "-jjob-1-s2.0-t7.1");
         assert_eq!(attempt_suffix("task 9"), "-task-9");
         let job = "0e5f5c4e-7c56-4b7e-9a0c-2f1d1f0b7a11";
         assert!(is_part_of(&format!("part-00000-{job}.parquet"), job));
         assert!(is_part_of(
-            &format!("part-00000-{job}-s2.0-t7.1.parquet"),
+            &format!("part-00000-{job}-jaB3dE9x-s2.0-t7.1.parquet"),
             job
         ));
         assert!(!is_part_of(&format!("part-00000-{job}-rw.parquet"), job));
@@ -280,7 +390,7 @@ mod tests {
         ));
         assert!(!is_part_of("_SUCCESS", job));
         assert_eq!(
-            crate::incremental::part_job(&format!("part-00003-{job}-s2.0-t7.1.parquet")),
+            crate::incremental::part_job(&format!("part-00003-{job}-jaB3-s2.0-t7.1.parquet")),
             Some(job)
         );
     }

@@ -242,4 +242,42 @@ pub fn assert_same_rows(cluster_out: &Path, embedded_out: &Path) {
     }
     let total: usize = read_parts(cluster_out).iter().map(|b| b.num_rows()).sum();
     assert_eq!(total, b.len(), "no duplicate rows");
+    assert_committed(cluster_out, total as u64);
+}
+
+/// The commit records' manifests name exactly the part files of `out`, with
+/// `rows` rows in all, and nothing is left in `_temporary/`.
+pub fn assert_committed(out: &Path, rows: u64) {
+    let mut listed = std::collections::BTreeMap::new();
+    for entry in std::fs::read_dir(out.join("_inputs")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "json") {
+            let record: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+            for file in record["files"].as_array().unwrap() {
+                listed.insert(
+                    file["name"].as_str().unwrap().to_string(),
+                    file["rows"].as_u64().unwrap(),
+                );
+            }
+        }
+    }
+    let present: std::collections::BTreeSet<String> = std::fs::read_dir(out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("part-"))
+        .collect();
+    assert_eq!(
+        listed
+            .keys()
+            .cloned()
+            .collect::<std::collections::BTreeSet<_>>(),
+        present,
+        "the manifest names the part files"
+    );
+    assert_eq!(listed.values().sum::<u64>(), rows, "the manifest's rows");
+    assert!(
+        !out.join("_temporary").exists(),
+        "nothing staged is left behind"
+    );
 }

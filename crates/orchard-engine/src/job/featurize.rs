@@ -17,7 +17,7 @@ use crate::job::start::Started;
 use crate::photos::{scan_partitions, PhotoTable, ScanOptions};
 use crate::runner::{ProgressSource, TaskCounters, TaskCounts};
 use crate::sink::PartFormat;
-use crate::write_parts::write_parts_plan;
+use crate::write_parts::{write_parts_plan, WriteTarget};
 use crate::Result;
 
 /// The counters the stage keeps up to date.
@@ -55,16 +55,15 @@ pub(crate) async fn featurize(
         let frame = ctx.sql(FEATURIZE_CHUNK).await?;
         // The spill is written where the chunk's partitions run; only file
         // names and row counts come back.
-        let write = write_parts_plan(
-            ctx,
-            frame,
-            &job.out,
-            &job.checkpoint.chunk_dir(n),
-            PartFormat::ParquetUncompressed,
-            &job.checkpoint.job_id,
-            SPILL_ROW_GROUP,
-        )
-        .await?;
+        let target = WriteTarget {
+            out: &job.out,
+            dir: job.checkpoint.chunk_dir(n),
+            staging: job.checkpoint.attempts_dir(n),
+            format: PartFormat::ParquetUncompressed,
+            job_id: job.checkpoint.job_id.clone(),
+            row_group_rows: SPILL_ROW_GROUP,
+        };
+        let write = write_parts_plan(ctx, frame, target).await?;
         // When the functions run elsewhere, this process's counters follow
         // the chunk's job instead.
         let watch = progress.as_ref().map(|source| {

@@ -18,6 +18,8 @@ use crate::report::{
 pub(crate) struct Clock {
     started: Instant,
     started_at: chrono::DateTime<chrono::Utc>,
+    /// The process's cluster-result bytes when the run started.
+    received_at_start: u64,
 }
 
 /// Wall-clock seconds of the stages, filled in as they end, and the
@@ -36,6 +38,7 @@ pub(crate) struct Finished {
     timings: Timings,
     started_at: chrono::DateTime<chrono::Utc>,
     total: f64,
+    received: u64,
 }
 
 impl Clock {
@@ -43,6 +46,7 @@ impl Clock {
         Clock {
             started: Instant::now(),
             started_at: chrono::Utc::now(),
+            received_at_start: received_bytes(),
         }
     }
 
@@ -57,8 +61,15 @@ impl Clock {
             timings,
             started_at: self.started_at,
             total: self.started.elapsed().as_secs_f64(),
+            received: received_bytes().saturating_sub(self.received_at_start),
         }
     }
+}
+
+fn received_bytes() -> u64 {
+    crate::metrics::process_metrics()
+        .results_received_bytes
+        .get()
 }
 
 /// Everything `_run.json` holds, from the stages' results.
@@ -81,6 +92,7 @@ pub(crate) fn run_report(
         timings,
         started_at,
         total,
+        received,
     } = finished;
     RunReport {
         orchard_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -102,6 +114,7 @@ pub(crate) fn run_report(
             spill_answer_bytes: stats
                 .spill_answer_bytes
                 .load(std::sync::atomic::Ordering::Relaxed),
+            results_received_bytes: received,
         },
         seconds: Seconds {
             list: timings.list,

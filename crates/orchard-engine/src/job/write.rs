@@ -8,7 +8,7 @@ use datafusion::prelude::SessionContext;
 use orchard_pca::PcaModel;
 use orchard_source::{LabelIndex, Location};
 
-use crate::incremental::{self, Prior};
+use crate::incremental::{self, CommittedFile, Prior};
 use crate::job::options::WriteOptions;
 use crate::job::queries::{self, not_in, part_files, parts_holding};
 use crate::labels_udf::LabelIndexUdf;
@@ -17,7 +17,7 @@ use crate::pca_udf::PcaProjectUdf;
 use crate::photos::PhotoRef;
 use crate::report::RunReport;
 use crate::sink::PartFormat;
-use crate::write_parts::write_parts_plan;
+use crate::write_parts::{write_parts_plan, WriteTarget};
 use crate::{EngineError, Result};
 
 /// Rows per row group of output part files.
@@ -104,12 +104,15 @@ pub(crate) async fn project_and_commit(
 ) -> Result<u64> {
     ctx.register_udf(PcaProjectUdf::new(p.pca.clone()).into_udf());
     ctx.register_udf(LabelIndexUdf::new(p.labels.clone()).into_udf());
+    let mut files = Vec::new();
     if p.new_output || new_rows > 0 {
         let sql = queries::output_rows(earlier.keep_features);
         let frame = ctx.sql(&sql).await?;
-        let plan =
-            write_parts_plan(ctx, frame, p.out, "", p.format, p.job_id, OUTPUT_ROW_GROUP).await?;
-        let written = plan.run(ctx).await?.rows();
+        let target = output_target(p, p.job_id.to_string(), "output");
+        let plan = write_parts_plan(ctx, frame, target).await?;
+        let written = plan.run(ctx).await?;
+        files.extend(written.files.iter().map(committed));
+        let written = written.rows();
         if written != new_rows {
             return Err(EngineError::Internal(format!(
                 "wrote {written} rows but {new_rows} photos were featurized"
@@ -135,17 +138,9 @@ pub(crate) async fn project_and_commit(
         };
         let frame = ctx.sql(&rewrite).await?;
         let rewrite_id = format!("{}-rw", p.job_id);
-        let plan = write_parts_plan(
-            ctx,
-            frame,
-            p.out,
-            "",
-            p.format,
-            &rewrite_id,
-            OUTPUT_ROW_GROUP,
-        )
-        .await?;
-        plan.run(ctx).await?;
+        let target = output_target(p, rewrite_id, "rewrite");
+        let plan = write_parts_plan(ctx, frame, target).await?;
+        files.extend(plan.run(ctx).await?.files.iter().map(committed));
     }
     let succeeded = if earlier.parts.is_empty() {
         new_rows
@@ -154,9 +149,30 @@ pub(crate) async fn project_and_commit(
     };
     // The commit record makes the new part files valid and the superseded
     // ones obsolete; then they go.
-    incremental::commit(p.out, p.job_id, sequence, wanted, superseded.clone()).await?;
+    incremental::commit(p.out, p.job_id, sequence, wanted, superseded.clone(), files).await?;
     incremental::delete_superseded(p.out, &superseded).await?;
     Ok(succeeded)
+}
+
+/// A written file as the commit record lists it.
+fn committed((name, rows): &(String, u64)) -> CommittedFile {
+    CommittedFile {
+        name: name.rsplit('/').next().unwrap_or(name).to_string(),
+        rows: *rows,
+    }
+}
+
+/// Part files of write `id` at the output's root, staged in
+/// `_temporary/<job>/<staging>`.
+fn output_target<'a>(p: &Projection<'a>, id: String, staging: &str) -> WriteTarget<'a> {
+    WriteTarget {
+        out: p.out,
+        dir: String::new(),
+        staging: format!("{TEMPORARY}/{}/{staging}", p.job_id),
+        format: p.format,
+        job_id: id,
+        row_group_rows: OUTPUT_ROW_GROUP,
+    }
 }
 
 /// Writes the metadata (`_labels.json`, the PCA model unless it is the saved
