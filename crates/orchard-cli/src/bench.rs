@@ -5,11 +5,11 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use orchard_image::{decode_rgb8, preprocess_into, resize_rgb8, DecodeOptions};
+use orchard_image::{decode_rgb8, preprocess_into, resize_rgb8, DecodeOptions, Preparer};
 use orchard_model::{load, BackendKind};
 use orchard_source::{list_photos, Location, PhotoGlob};
 
-use crate::args::BenchArgs;
+use crate::args::{BenchArgs, ModelArgs};
 
 fn rate(n: usize, secs: f64) -> f64 {
     n as f64 / secs.max(1e-9)
@@ -69,8 +69,77 @@ pub fn run(args: BenchArgs, _quiet: bool) -> Result<()> {
         ),
         rate(decoded.len(), t.elapsed().as_secs_f64())
     );
+    // All of it in one call, exact and with --fast-decode.
+    for fast in [false, true] {
+        let mut preparer = Preparer::new(
+            spec,
+            DecodeOptions {
+                fast_decode: fast,
+                ..DecodeOptions::default()
+            },
+        );
+        let mut out = vec![0f32; spec.tensor_len()];
+        let t = Instant::now();
+        for bytes in &photos {
+            preparer.prepare(bytes, &mut out)?;
+        }
+        println!(
+            "{:<44} {:>12.0}",
+            format!(
+                "prepare{} (1 thread)",
+                if fast { " --fast-decode" } else { ", exact" }
+            ),
+            rate(photos.len(), t.elapsed().as_secs_f64())
+        );
+    }
 
-    // Inference per backend, lanes (batches at once) and batch size.
+    let names = if args.models.is_empty() {
+        vec![args.model.model.clone()]
+    } else {
+        args.models.clone()
+    };
+    for name in &names {
+        let model = crate::setup::resolve_model(&ModelArgs {
+            model: name.clone(),
+            ..args.model.clone()
+        })?;
+        inference(&args, &model, &tensors, decoded.len())?;
+    }
+
+    if !args.no_end_to_end {
+        let mut rates = Vec::new();
+        for name in &names {
+            for fast in std::iter::once(false).chain(args.fast_decode.then_some(true)) {
+                for &repeat in &args.repeat {
+                    rates.push((name, fast, end_to_end(&args, name, fast, repeat.max(1))?));
+                }
+            }
+        }
+        if let Some((first, _, reference)) = rates.first().copied() {
+            for (name, fast, rate) in rates.iter().skip(1) {
+                println!(
+                    "{:<44} {:>12.2}x",
+                    format!(
+                        "end to end {name}{} vs {first}",
+                        if *fast { " --fast-decode" } else { "" }
+                    ),
+                    rate / reference
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Times inference of `model` per backend, lanes (batches at once) and batch
+/// size on the first `available` prepared `tensors`.
+fn inference(
+    args: &BenchArgs,
+    model: &orchard_engine::ModelRef,
+    tensors: &[f32],
+    available: usize,
+) -> Result<()> {
+    let len = model.spec.image_len();
     let threads = orchard_model::effective_threads(args.model.threads);
     for backend in &args.backends {
         let kind: BackendKind = backend.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -85,37 +154,26 @@ pub fn run(args: BenchArgs, _quiet: bool) -> Result<()> {
                 Err(e) => {
                     println!(
                         "{:<44} {:>12}",
-                        format!("inference {backend}"),
+                        format!("inference {} {backend}", model.spec.name),
                         format!("n/a: {e}")
                     );
                     break;
                 }
             };
             for &batch in &args.batch_sizes {
-                let n = args.inference_images.min(decoded.len()).max(batch);
-                let images_per_second = measure_inference(
-                    engine.as_ref(),
-                    &tensors,
-                    spec.tensor_len(),
-                    batch,
-                    n,
-                    lanes,
-                )?;
+                let n = args.inference_images.min(available).max(batch);
+                let images_per_second =
+                    measure_inference(engine.as_ref(), tensors, len, batch, n, lanes)?;
                 println!(
                     "{:<44} {:>12.1}",
                     format!(
-                        "inference {} batch {batch} threads {threads} lanes {lanes}",
+                        "{} {} batch {batch} threads {threads} lanes {lanes}",
+                        model.spec.name,
                         engine.name()
                     ),
                     images_per_second
                 );
             }
-        }
-    }
-
-    if !args.no_end_to_end {
-        for &repeat in &args.repeat {
-            end_to_end(&args, repeat.max(1))?;
         }
     }
     Ok(())
@@ -168,7 +226,7 @@ fn measure_inference(
 
 /// Runs `orchard extract` as a child process on the input (repeated
 /// `repeat` times through symlinks) and prints its images/s and peak RSS.
-fn end_to_end(args: &BenchArgs, repeat: usize) -> Result<()> {
+fn end_to_end(args: &BenchArgs, model: &str, fast_decode: bool, repeat: usize) -> Result<f64> {
     let work = tempfile::tempdir().context("temporary folder")?;
     let input = if repeat == 1 {
         std::path::absolute(&args.input)?
@@ -192,22 +250,29 @@ fn end_to_end(args: &BenchArgs, repeat: usize) -> Result<()> {
         .arg("extract")
         .arg(&input)
         .arg(&output)
-        .args(["--model", &args.model.model])
+        .args(["--model", model])
         .args(["--backend", &args.end_to_end_backend])
         .args(["--threads", &args.model.threads.to_string()]);
+    if fast_decode {
+        cmd.arg("--fast-decode");
+    }
     let status = cmd.status().context("run orchard extract")?;
     if !status.success() {
         bail!("orchard extract failed ({status})");
     }
     let run: serde_json::Value = serde_json::from_slice(&std::fs::read(output.join("_run.json"))?)?;
     let listed = run["counts"]["listed"].as_u64().unwrap_or(0);
+    let images_per_second = run["images_per_second"].as_f64().unwrap_or(0.0);
     println!(
         "{:<44} {:>12.1}   peak RSS {} MiB, backend {}, {:.1} s",
-        format!("end to end, {listed} photos"),
-        run["images_per_second"].as_f64().unwrap_or(0.0),
+        format!(
+            "end to end {model}{}, {listed} photos",
+            if fast_decode { " --fast-decode" } else { "" }
+        ),
+        images_per_second,
         run["peak_rss_bytes"].as_u64().unwrap_or(0) / (1024 * 1024),
         run["model"]["backend"].as_str().unwrap_or("?"),
         run["seconds"]["total"].as_f64().unwrap_or(0.0),
     );
-    Ok(())
+    Ok(images_per_second)
 }

@@ -27,7 +27,7 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
         &args.inputs,
         &model,
         &args.glob,
-        args.max_pixels,
+        &args.decode_options(),
         &storage,
         augmentation.as_ref(),
     )?;
@@ -128,7 +128,7 @@ pub fn run_evaluate(args: EvaluateArgs) -> Result<()> {
         &args.inputs,
         &model,
         &args.run.glob,
-        args.run.max_pixels,
+        &args.run.decode_options(),
         &storage,
         None,
     )?;
@@ -191,7 +191,7 @@ pub fn run_identify(args: IdentifyArgs) -> Result<()> {
     let storage = storage_options(&args.run.storage)?;
     let rt = runtime()?;
     let glob = PhotoGlob::new(&args.run.glob)?;
-    let f = featurizer(&model, args.run.max_pixels)?;
+    let f = featurizer(&model, args.run.decode_options())?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut failures = 0u64;

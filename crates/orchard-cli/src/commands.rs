@@ -133,6 +133,7 @@ pub fn extract_options(args: &ExtractArgs) -> Result<ExtractOptions> {
             decode: DecodeOptions {
                 max_pixels: args.max_pixels,
                 apply_exif_orientation: !args.ignore_exif_orientation,
+                fast_decode: args.fast_decode,
             },
             scan: orchard_engine::photos::ScanOptions {
                 batch_rows: args.batch_size,
@@ -282,6 +283,7 @@ fn run_model(cmd: ModelCommand) -> Result<()> {
             )?;
             println!("{name}: {} (sha256 {})", model.path.display(), model.sha256);
         }
+        ModelCommand::Quantize(args) => crate::quantize_cmd::run_quantize(&home, *args)?,
         ModelCommand::List => {
             let installed = home.installed();
             for preset in PRESETS {

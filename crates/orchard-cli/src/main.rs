@@ -7,6 +7,7 @@ mod commands;
 mod cost_cmd;
 mod photo_inputs;
 mod progress;
+mod quantize_cmd;
 mod report_cmd;
 mod serve_cmd;
 mod setup;

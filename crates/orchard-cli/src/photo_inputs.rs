@@ -105,14 +105,30 @@ pub fn open_input(
 }
 
 /// Loads the model of `model` and wraps it in a featurizer.
-pub fn featurizer(model: &ModelRef, max_pixels: u64) -> Result<Featurizer> {
+pub fn featurizer(model: &ModelRef, decode: DecodeOptions) -> Result<Featurizer> {
     let backend = model
         .load()
         .with_context(|| format!("cannot load model {}", model.path))?;
-    Ok(Featurizer::new(
-        backend,
-        DecodeOptions::with_max_pixels(max_pixels),
-    ))
+    Ok(Featurizer::new(backend, decode))
+}
+
+/// Reads `photos` (a few at once), in order: each one's bytes or why not.
+pub fn read_photos(rt: &Runtime, photos: &[PhotoRef]) -> Vec<Result<Vec<u8>, String>> {
+    rt.block_on(
+        futures::stream::iter(photos.iter().map(|p| async move {
+            let result = p.location.store().get(&p.key).await;
+            match result {
+                Ok(r) => r
+                    .bytes()
+                    .await
+                    .map(|b| b.to_vec())
+                    .map_err(|e| format!("cannot read: {e}")),
+                Err(e) => Err(format!("cannot read: {e}")),
+            }
+        }))
+        .buffered(READS)
+        .collect::<Vec<_>>(),
+    )
 }
 
 /// Reads and featurizes `photos` in groups, calling `each` with every
@@ -128,21 +144,7 @@ pub fn featurize_photos(
     let started = std::time::Instant::now();
     let mut last_log = started;
     for (g, group) in photos.chunks(GROUP).enumerate() {
-        let read: Vec<Result<Vec<u8>, String>> = rt.block_on(
-            futures::stream::iter(group.iter().map(|p| async move {
-                let result = p.location.store().get(&p.key).await;
-                match result {
-                    Ok(r) => r
-                        .bytes()
-                        .await
-                        .map(|b| b.to_vec())
-                        .map_err(|e| format!("cannot read: {e}")),
-                    Err(e) => Err(format!("cannot read: {e}")),
-                }
-            }))
-            .buffered(READS)
-            .collect::<Vec<_>>(),
-        );
+        let read = read_photos(rt, group);
         let mut readable = Vec::new();
         let mut slots = Vec::new();
         for (p, bytes) in group.iter().zip(read) {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use orchard_classify::{Augmentation, TrainingRow};
 use orchard_engine::ModelRef;
-use orchard_image::{AugmentParts, Augmenter};
+use orchard_image::{AugmentParts, Augmenter, DecodeOptions};
 use orchard_source::{PhotoGlob, StorageOptions};
 
 use crate::args::{TrainArgs, GLOB};
@@ -60,7 +60,7 @@ pub fn labelled_rows(
     inputs: &[String],
     model: &ModelRef,
     glob: &str,
-    max_pixels: u64,
+    decode: &DecodeOptions,
     storage: &StorageOptions,
     augmentation: Option<&Augmentation>,
 ) -> Result<(Vec<TrainingRow>, u64)> {
@@ -93,7 +93,7 @@ pub fn labelled_rows(
             Input::Photos(photos) => {
                 let photos: Vec<_> = photos.into_iter().filter(|p| p.label.is_some()).collect();
                 if loaded.is_none() {
-                    loaded = Some(featurizer(model, max_pixels)?);
+                    loaded = Some(featurizer(model, decode.clone())?);
                 }
                 let f = loaded.as_ref().expect("loaded above");
                 let dim = f.dim();

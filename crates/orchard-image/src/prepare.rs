@@ -71,7 +71,13 @@ impl Preparer {
 
     fn run(&mut self, bytes: &[u8], out: &mut [f32]) -> Result<ImageInfo, ImageError> {
         let spec = self.spec;
-        let decoded = decode_into(bytes, &self.opts, &mut self.scratch)?;
+        // Fast decoding: at least twice the target's larger side, so the
+        // bicubic filter still sees every detail it keeps.
+        let min_side = self
+            .opts
+            .fast_decode
+            .then(|| 2 * spec.width.max(spec.height));
+        let decoded = decode_into(bytes, &self.opts, &mut self.scratch, min_side)?;
         let mut info = decoded.info;
         let pixels: &[u8] = if (decoded.width, decoded.height) == (spec.width, spec.height) {
             &self.scratch.rgb

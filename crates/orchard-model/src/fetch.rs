@@ -170,6 +170,7 @@ pub fn fetch_preset(
             python: python.display().to_string(),
         },
         created_at: rfc3339_now(),
+        quantization: None,
     };
     let json = serde_json::to_vec_pretty(&manifest)
         .map_err(|e| ModelError::fetch("writing the manifest", e.to_string()))?;
@@ -370,7 +371,7 @@ fn check_converted(onnx: &Path, spec: &ModelSpec) -> Result<(), ModelError> {
 }
 
 /// Writes `dest` through a temporary file in the same directory, renamed into place.
-fn write_atomically(
+pub(crate) fn write_atomically(
     dest: &Path,
     write: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
 ) -> Result<(), ModelError> {
@@ -388,7 +389,7 @@ fn write_atomically(
 }
 
 /// The last lines of a process's stderr.
-fn stderr_tail(stderr: &[u8]) -> String {
+pub(crate) fn stderr_tail(stderr: &[u8]) -> String {
     let text = String::from_utf8_lossy(stderr);
     let lines: Vec<&str> = text.trim_end().lines().collect();
     let tail = lines[lines.len().saturating_sub(15)..].join("\n");
@@ -400,7 +401,7 @@ fn stderr_tail(stderr: &[u8]) -> String {
 }
 
 /// The current time as RFC 3339 UTC, e.g. `2025-01-31T12:00:00Z`.
-fn rfc3339_now() -> String {
+pub(crate) fn rfc3339_now() -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());

@@ -71,6 +71,9 @@ pub struct ModelManifest {
     pub converter: ConverterInfo,
     /// When the model was fetched (RFC 3339, UTC).
     pub created_at: String,
+    /// For an int8 variant: how it was quantized.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantization: Option<crate::quantization::QuantizationInfo>,
 }
 
 /// Overrides for models given as a path to an `.onnx` file without a manifest.
@@ -299,6 +302,6 @@ pub fn sha256_file(path: &Path) -> Result<String, ModelError> {
 }
 
 /// Lowercase hex sha256 of bytes.
-pub(crate) fn sha256_bytes(bytes: &[u8]) -> String {
+pub fn sha256_bytes(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }

@@ -32,6 +32,8 @@ pub mod loader;
 pub mod onnx;
 pub mod ort_backend;
 pub mod preset;
+pub mod quantization;
+pub mod quantize;
 pub mod spec;
 pub mod tract_backend;
 
@@ -40,13 +42,17 @@ pub use cache::cached;
 pub use error::ModelError;
 pub use fetch::{fetch_preset, find_python, FetchOptions};
 pub use home::{
-    sha256_file, ConverterInfo, CustomModelOptions, ModelHome, ModelManifest, ModelSource,
-    ResolvedModel,
+    sha256_bytes, sha256_file, ConverterInfo, CustomModelOptions, ModelHome, ModelManifest,
+    ModelSource, ResolvedModel,
 };
 pub use loader::load;
 pub use onnx::{inspect_onnx, OnnxInfo};
 pub use orchard_image::{Layout, Normalization, PreprocessSpec};
 pub use ort_backend::{find_onnxruntime, loaded_onnxruntime, OrtBackend};
 pub use preset::{preset, MOBILENET_V2, PRESETS};
+pub use quantize::{
+    quantize_model, Activations, Calibration, CalibrationSet, QuantizationInfo, QuantizeOptions,
+    MOBILENET_V2_FP32_NODES,
+};
 pub use spec::ModelSpec;
 pub use tract_backend::TractBackend;

@@ -34,6 +34,14 @@ static ORT_ENV: OnceLock<Result<(Environment, PathBuf), String>> = OnceLock::new
 
 /// Loads ONNX Runtime (once per process) and returns its environment and the
 /// library's path.
+/// ONNX Runtime optimizers Orchard turns off. `WeightBiasQuantization`
+/// quantizes, per tensor, the fp32 weights of any Conv that sits between a
+/// DequantizeLinear and a QuantizeLinear: exactly the nodes an int8 model
+/// keeps in fp32 on purpose (a depthwise convolution quantized per tensor
+/// loses most of its channels; BENCHMARKS.md, int8). It changes nothing for
+/// fp32 models.
+const DISABLED_OPTIMIZERS: &str = "WeightBiasQuantization";
+
 fn environment() -> Result<&'static (Environment, PathBuf), ModelError> {
     ORT_ENV
         .get_or_init(|| {
@@ -275,6 +283,8 @@ impl OrtBackend {
                 .with_intra_threads(per_lane)
                 .map_err(|e| ModelError::ort(context(), e))?
                 .with_inter_threads(1)
+                .map_err(|e| ModelError::ort(context(), e))?
+                .with_disabled_optimizers(DISABLED_OPTIMIZERS)
                 .map_err(|e| ModelError::ort(context(), e))?
                 .commit_from_file(path)
                 .map_err(|e| ModelError::ort(context(), e))

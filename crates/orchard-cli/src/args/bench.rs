@@ -32,6 +32,13 @@ pub struct BenchArgs {
     /// peak memory does not grow with the number of photos.
     #[arg(long, value_delimiter = ',', default_value = "1")]
     pub repeat: Vec<usize>,
+    /// Models to compare, comma-separated (e.g. mobilenet_v2,mobilenet_v2-int8
+    /// for the precision axis); default: --model's.
+    #[arg(long, value_delimiter = ',')]
+    pub models: Vec<String>,
+    /// End-to-end runs also with --fast-decode.
+    #[arg(long)]
+    pub fast_decode: bool,
     /// Backend for the end-to-end runs.
     #[arg(long, default_value = "auto")]
     pub end_to_end_backend: String,

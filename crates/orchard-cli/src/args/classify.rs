@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
-use orchard_image::DEFAULT_MAX_PIXELS;
+use orchard_image::{DecodeOptions, DEFAULT_MAX_PIXELS};
 
 use super::common::{ModelArgs, StorageArgs};
 
@@ -59,6 +59,9 @@ pub struct TrainArgs {
     /// Refuse images with more pixels than this.
     #[arg(long, default_value_t = DEFAULT_MAX_PIXELS)]
     pub max_pixels: u64,
+    /// Decode large JPEGs fast (DCT scaling, as `extract --fast-decode`).
+    #[arg(long)]
+    pub fast_decode: bool,
     #[command(flatten)]
     pub model: ModelArgs,
     #[command(flatten)]
@@ -81,11 +84,36 @@ pub struct RunArgs {
     /// Refuse images with more pixels than this.
     #[arg(long, default_value_t = DEFAULT_MAX_PIXELS)]
     pub max_pixels: u64,
+    /// Decode every photo at full size (pixel for pixel what PIL decodes)
+    /// instead of the default fast decoding of large JPEGs (DCT scaling to
+    /// at least twice the model's input, then the exact resize).
+    #[arg(long)]
+    pub exact_decode: bool,
     /// Override the bundle's probability threshold for "not sure".
     #[arg(long)]
     pub unsure_below: Option<f32>,
     #[command(flatten)]
     pub storage: StorageArgs,
+}
+
+impl RunArgs {
+    /// How `evaluate`, `identify` and `serve` decode photos.
+    pub fn decode_options(&self) -> DecodeOptions {
+        DecodeOptions {
+            fast_decode: !self.exact_decode,
+            ..DecodeOptions::with_max_pixels(self.max_pixels)
+        }
+    }
+}
+
+impl TrainArgs {
+    /// How `train` decodes photos.
+    pub fn decode_options(&self) -> DecodeOptions {
+        DecodeOptions {
+            fast_decode: self.fast_decode,
+            ..DecodeOptions::with_max_pixels(self.max_pixels)
+        }
+    }
 }
 
 /// `orchard evaluate`.

@@ -5,6 +5,7 @@ mod bench;
 mod classify;
 mod common;
 mod cost;
+mod quantize;
 mod report;
 mod serve;
 
@@ -16,6 +17,7 @@ pub use bench::BenchArgs;
 pub use classify::{EvaluateArgs, IdentifyArgs, IdentifyFormat, RunArgs, TrainArgs, GLOB};
 pub use common::{Backend, ModelArgs, Preprocess, StorageArgs};
 pub use cost::{CostArgs, CostFormat};
+pub use quantize::{ActivationsArg, CalibrationArg, QuantizeArgs, ReduceRangeArg};
 pub use report::ReportArgs;
 pub use serve::ServeArgs;
 
@@ -158,6 +160,12 @@ pub struct ExtractArgs {
     /// Do not apply EXIF orientation (PIL's Image.open does not).
     #[arg(long)]
     pub ignore_exif_orientation: bool,
+    /// Decode large JPEGs with libjpeg's DCT scaling to the smallest size of
+    /// at least twice the model's input, then resize exactly (several times
+    /// faster for phone photos; features within cosine 0.995 of the exact
+    /// path, see BENCHMARKS.md). Off: pixel for pixel what PIL decodes.
+    #[arg(long)]
+    pub fast_decode: bool,
     /// Photos per batch.
     #[arg(long, default_value_t = 32)]
     pub batch_size: usize,
@@ -262,6 +270,10 @@ pub enum ModelCommand {
         #[arg(long)]
         force: bool,
     },
+    /// Build an int8 variant of an installed model (ONNX Runtime static
+    /// quantization, QDQ), calibrated on your photos; use it with
+    /// `--model NAME-int8`.
+    Quantize(Box<QuantizeArgs>),
     /// List presets and installed models.
     List,
     /// Show a model's spec, file and sha256.

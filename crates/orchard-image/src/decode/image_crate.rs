@@ -27,6 +27,7 @@ pub(super) fn run_decoder(
     header: &Header,
     opts: &DecodeOptions,
     buf: &mut Vec<u8>,
+    min_side: Option<u32>,
 ) -> Result<RawDecoded, ImageError> {
     let fmt = header.format;
     let map = |e| map_image_error(e, fmt, bytes.len());
@@ -35,7 +36,7 @@ pub(super) fn run_decoder(
             // zune-jpeg (through `image`) reads the metadata and is the
             // fallback; libjpeg-turbo decodes the pixels when it can.
             let dec = JpegDecoder::new(Cursor::new(bytes)).map_err(map)?;
-            let pil_exact = |buf: &mut Vec<u8>| libjpeg::decode_rgb8(bytes, buf).ok();
+            let pil_exact = |buf: &mut Vec<u8>| libjpeg::decode_rgb8(bytes, buf, min_side).ok();
             let pil_exact = (header.color != SourceColor::Cmyk).then_some(pil_exact);
             read_all(dec, fmt, opts, buf, pil_exact)
         }
@@ -69,7 +70,7 @@ pub(super) fn read_all<D: ImageDecoder>(
     fmt: SourceFormat,
     opts: &DecodeOptions,
     buf: &mut Vec<u8>,
-    preferred: Option<impl FnOnce(&mut Vec<u8>) -> Option<(u32, u32)>>,
+    preferred: Option<impl FnOnce(&mut Vec<u8>) -> Option<libjpeg::Scaled>>,
 ) -> Result<RawDecoded, Mapped> {
     dec.set_limits(opts.limits())?;
     let (width, height) = dec.dimensions();
@@ -94,11 +95,11 @@ pub(super) fn read_all<D: ImageDecoder>(
             reason: format!("decoded size {total} bytes does not fit in memory"),
         })
     })?;
-    if let Some((w, h)) = preferred.and_then(|decode| decode(buf)) {
-        if (w, h) == (width, height) {
+    if let Some(scaled) = preferred.and_then(|decode| decode(buf)) {
+        if scaled.stored == (width, height) {
             return Ok(RawDecoded {
-                width,
-                height,
+                width: scaled.output.0,
+                height: scaled.output.1,
                 color_type: ColorType::Rgb8,
                 orientation,
             });

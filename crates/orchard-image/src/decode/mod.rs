@@ -56,6 +56,12 @@ pub struct DecodeOptions {
     /// this by itself; set `false` to reproduce a pipeline that never called
     /// `ImageOps.exif_transpose`.
     pub apply_exif_orientation: bool,
+    /// Fast decoding of large JPEGs where the target size is known (a
+    /// [`crate::Preparer`]): libjpeg decodes with DCT scaling (n/8) to the
+    /// smallest size whose sides are both at least twice the target's
+    /// larger side, then the exact bicubic resize runs. `false` (the
+    /// default) decodes at full size, pixel for pixel what PIL decodes.
+    pub fast_decode: bool,
 }
 
 impl Default for DecodeOptions {
@@ -63,6 +69,7 @@ impl Default for DecodeOptions {
         DecodeOptions {
             max_pixels: DEFAULT_MAX_PIXELS,
             apply_exif_orientation: true,
+            fast_decode: false,
         }
     }
 }
@@ -101,6 +108,11 @@ pub struct ImageInfo {
     pub width: u32,
     /// Height as stored in the file (before orientation).
     pub height: u32,
+    /// Width the decoder produced (before orientation): `width`, or less
+    /// with [`DecodeOptions::fast_decode`].
+    pub decoded_width: u32,
+    /// Height the decoder produced (before orientation).
+    pub decoded_height: u32,
     /// Colour model stored in the file.
     pub color: SourceColor,
     /// Bits per sample stored in the file (8 or 16; 1/2/4 for small PNGs).
@@ -133,7 +145,7 @@ pub fn decode_rgb8_with_info(
     opts: &DecodeOptions,
 ) -> Result<(RgbImage, ImageInfo), ImageError> {
     let mut scratch = DecodeScratch::default();
-    let d = decode_into(bytes, opts, &mut scratch)?;
+    let d = decode_into(bytes, opts, &mut scratch, None)?;
     let img = RgbImage::from_raw(d.width, d.height, std::mem::take(&mut scratch.rgb))
         .ok_or_else(|| internal("decoded buffer size mismatch"))?;
     Ok((img, d.info))
@@ -170,18 +182,21 @@ pub(crate) struct Decoded {
     pub info: ImageInfo,
 }
 
-/// Decode into `scratch.rgb` (packed RGB8), reusing its allocation.
+/// Decode into `scratch.rgb` (packed RGB8), reusing its allocation; a JPEG
+/// with `min_side` at the smallest DCT scaling whose sides are both at least
+/// that.
 pub(crate) fn decode_into(
     bytes: &[u8],
     opts: &DecodeOptions,
     scratch: &mut DecodeScratch,
+    min_side: Option<u32>,
 ) -> Result<Decoded, ImageError> {
     let header = read_header(bytes)?;
     check_budget(header.width, header.height, opts)?;
 
     let fmt = header.format.name();
     let raw = catch_unwind(AssertUnwindSafe(|| {
-        run_decoder(bytes, &header, opts, &mut scratch.rgb)
+        run_decoder(bytes, &header, opts, &mut scratch.rgb, min_side)
     }))
     .unwrap_or_else(|panic| {
         let what = panic
@@ -229,8 +244,10 @@ pub(crate) fn decode_into(
         height,
         info: ImageInfo {
             format: header.format,
-            width: raw.width,
-            height: raw.height,
+            width: header.width,
+            height: header.height,
+            decoded_width: raw.width,
+            decoded_height: raw.height,
             color: header.color,
             bit_depth: header.bit_depth,
             had_alpha,
@@ -287,12 +304,12 @@ mod tests {
         let bytes = include_bytes!("../../fixtures/fuzz/jpeg_partial_scan.jpg");
         let opts = DecodeOptions::default();
         let mut clean = DecodeScratch::default();
-        decode_into(bytes, &opts, &mut clean).unwrap();
+        decode_into(bytes, &opts, &mut clean, None).unwrap();
         let mut dirty = DecodeScratch {
             rgb: vec![0xA5; 2 * clean.rgb.len()],
             spare: vec![0x5A; 64],
         };
-        decode_into(bytes, &opts, &mut dirty).unwrap();
+        decode_into(bytes, &opts, &mut dirty, None).unwrap();
         assert_eq!(dirty.rgb, clean.rgb);
     }
 
