@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use orchard_image::{
-    decode_rgb8, is_studio_shot, preprocess_into, Augmenter, DecodeOptions, ImageError,
+    decode_rgb8_for, is_studio_shot, preprocess_into, Augmenter, DecodeOptions, ImageError,
     PreprocessSpec, Resizer, RgbImage,
 };
 use orchard_model::{InferenceBackend, ModelError};
@@ -85,9 +85,10 @@ impl Featurizer {
         self.backend.spec().feature_width
     }
 
-    /// Decodes a photo (EXIF orientation, colour conversion, pixel budget).
+    /// Decodes a photo (EXIF orientation, colour conversion, pixel budget;
+    /// a large JPEG at a reduced DCT scale with fast decoding).
     pub fn decode(&self, bytes: &[u8]) -> Result<RgbImage, ImageError> {
-        decode_rgb8(bytes, &self.decode)
+        decode_rgb8_for(bytes, &self.decode, self.spec.width, self.spec.height)
     }
 
     /// One photo as the model's input: decoded, resized and normalised by

@@ -45,7 +45,8 @@ pub mod spec;
 
 pub use augment::{is_studio_shot, AugmentParts, Augmenter};
 pub use decode::{
-    decode_rgb8, decode_rgb8_with_info, DecodeOptions, ImageInfo, DEFAULT_MAX_PIXELS,
+    decode_rgb8, decode_rgb8_for, decode_rgb8_with_info, DecodeOptions, ImageInfo,
+    DEFAULT_MAX_PIXELS,
 };
 pub use error::{ImageError, Stage};
 pub use format::{SourceColor, SourceFormat};

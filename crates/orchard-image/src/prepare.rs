@@ -1,6 +1,6 @@
 //! Bytes → model input in one call: decode, resize (PIL bicubic), normalise.
 
-use crate::decode::{decode_into, DecodeOptions, DecodeScratch, ImageInfo};
+use crate::decode::{decode_into, fast_decode_side, DecodeOptions, DecodeScratch, ImageInfo};
 use crate::error::ImageError;
 use crate::preprocess::{preprocess_slice, Lut};
 use crate::resize::Resizer;
@@ -71,12 +71,7 @@ impl Preparer {
 
     fn run(&mut self, bytes: &[u8], out: &mut [f32]) -> Result<ImageInfo, ImageError> {
         let spec = self.spec;
-        // Fast decoding: at least twice the target's larger side, so the
-        // bicubic filter still sees every detail it keeps.
-        let min_side = self
-            .opts
-            .fast_decode
-            .then(|| 2 * spec.width.max(spec.height));
+        let min_side = fast_decode_side(&self.opts, spec.width, spec.height);
         let decoded = decode_into(bytes, &self.opts, &mut self.scratch, min_side)?;
         let mut info = decoded.info;
         let pixels: &[u8] = if (decoded.width, decoded.height) == (spec.width, spec.height) {

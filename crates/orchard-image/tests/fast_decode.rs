@@ -96,6 +96,20 @@ fn a_large_jpeg_is_decoded_scaled_and_stays_close_to_the_exact_path() {
 }
 
 #[test]
+fn the_plain_decoder_scales_for_a_target_as_the_preparer_does() {
+    let bytes = large_jpeg(4000, 3000);
+    let fast = DecodeOptions {
+        fast_decode: true,
+        ..DecodeOptions::default()
+    };
+    let image = orchard_image::decode_rgb8_for(&bytes, &fast, 224, 224).unwrap();
+    assert_eq!(image.dimensions(), (1000, 750));
+    let exact =
+        orchard_image::decode_rgb8_for(&bytes, &DecodeOptions::default(), 224, 224).unwrap();
+    assert_eq!(exact.dimensions(), (4000, 3000));
+}
+
+#[test]
 fn photos_smaller_than_twice_the_input_are_decoded_exactly() {
     // 440 px: no scaling keeps both sides ≥ 448, so nothing changes.
     let bytes = large_jpeg(600, 440);

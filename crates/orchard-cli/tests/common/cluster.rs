@@ -17,15 +17,41 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-pub fn wait_for_port(port: u16) {
+/// `n` distinct free loopback ports: all bound at once, then released, so
+/// that none is handed out twice.
+pub fn free_ports<const N: usize>() -> [u16; N] {
+    let listeners: Vec<std::net::TcpListener> = (0..N)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    std::array::from_fn(|i| listeners[i].local_addr().unwrap().port())
+}
+
+/// Whether something listens on `port` within 30 s.
+fn listens_within(port: u16) -> bool {
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
+            return true;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    panic!("nothing listens on {port}");
+    false
+}
+
+pub fn wait_for_port(port: u16) {
+    assert!(listens_within(port), "nothing listens on {port}");
+}
+
+/// Waits for the process logging to `log` to listen on `port`; fails with
+/// its log otherwise.
+fn wait_for_process_port(port: u16, log: &Path) {
+    if !listens_within(port) {
+        panic!(
+            "nothing listens on {port}; {}:\n{}",
+            log.display(),
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+    }
 }
 
 /// One executor process and its ports.
@@ -65,9 +91,9 @@ impl Cluster {
 
     /// Starts one more executor (not added to `executors`).
     pub fn start_executor(&mut self) -> Executor {
-        let (flight, grpc, metrics_port) = (free_port(), free_port(), free_port());
-        let log = std::fs::File::create(self.log_dir.join(format!("executor{}.log", self.started)))
-            .unwrap();
+        let [flight, grpc, metrics_port] = free_ports::<3>();
+        let log_path = self.log_dir.join(format!("executor{}.log", self.started));
+        let log = std::fs::File::create(&log_path).unwrap();
         self.started += 1;
         let child = Command::new(env!("CARGO_BIN_EXE_orchard"))
             .args([
@@ -93,7 +119,7 @@ impl Cluster {
             .stderr(log)
             .spawn()
             .unwrap();
-        wait_for_port(flight);
+        wait_for_process_port(flight, &log_path);
         Executor {
             child,
             metrics_port,
@@ -151,7 +177,8 @@ impl Cluster {
 }
 
 fn start_scheduler(port: u16, log_dir: &Path, log: &str) -> Child {
-    let log = std::fs::File::create(log_dir.join(log)).unwrap();
+    let log_path = log_dir.join(log);
+    let log = std::fs::File::create(&log_path).unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_orchard"))
         .args([
             "cluster",
@@ -164,7 +191,7 @@ fn start_scheduler(port: u16, log_dir: &Path, log: &str) -> Child {
         .stderr(log)
         .spawn()
         .unwrap();
-    wait_for_port(port);
+    wait_for_process_port(port, &log_path);
     child
 }
 

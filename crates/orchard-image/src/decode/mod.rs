@@ -151,6 +151,34 @@ pub fn decode_rgb8_with_info(
     Ok((img, d.info))
 }
 
+/// [`decode_rgb8`] for an image that will be resized to `width × height`:
+/// with [`DecodeOptions::fast_decode`], a large JPEG is decoded at the
+/// smallest DCT scaling whose sides are both at least twice the target's
+/// larger side (as [`crate::Preparer`] does); otherwise at full size.
+pub fn decode_rgb8_for(
+    bytes: &[u8],
+    opts: &DecodeOptions,
+    width: u32,
+    height: u32,
+) -> Result<RgbImage, ImageError> {
+    let mut scratch = DecodeScratch::default();
+    let d = decode_into(
+        bytes,
+        opts,
+        &mut scratch,
+        fast_decode_side(opts, width, height),
+    )?;
+    RgbImage::from_raw(d.width, d.height, std::mem::take(&mut scratch.rgb))
+        .ok_or_else(|| internal("decoded buffer size mismatch"))
+}
+
+/// The smallest side a fast decode keeps for a `width × height` target:
+/// twice its larger side, so the bicubic filter still sees every detail it
+/// keeps; `None` without fast decoding.
+pub(crate) fn fast_decode_side(opts: &DecodeOptions, width: u32, height: u32) -> Option<u32> {
+    opts.fast_decode.then(|| 2 * width.max(height))
+}
+
 /// Reusable buffers for [`decode_into`].
 #[derive(Debug, Default)]
 pub(crate) struct DecodeScratch {
