@@ -150,16 +150,7 @@ pub fn fetch_preset(
     let onnx = work.path().join(format!("{name}.onnx"));
     run_converter(&python, &h5, &onnx, source.input_size, work.path())?;
     check_converted(&onnx, &spec)?;
-    let sha256 = sha256_file(&onnx)?;
-
-    let models = home.models_dir();
-    std::fs::create_dir_all(&models)
-        .map_err(|e| ModelError::io("cannot create model directory", &models, e))?;
-    let path = home.model_path(name);
-    write_atomically(&path, |f| {
-        let mut src = std::fs::File::open(&onnx)?;
-        std::io::copy(&mut src, f).map(|_| ())
-    })?;
+    let (path, sha256) = install_onnx(home, name, &onnx)?;
     let manifest = ModelManifest {
         spec: spec.clone(),
         sha256: sha256.clone(),
@@ -368,6 +359,25 @@ fn check_converted(onnx: &Path, spec: &ModelSpec) -> Result<(), ModelError> {
             ),
         ))
     }
+}
+
+/// Copies `onnx` into the home as `models/<name>.onnx` (atomically);
+/// returns its path and sha256.
+pub(crate) fn install_onnx(
+    home: &ModelHome,
+    name: &str,
+    onnx: &Path,
+) -> Result<(PathBuf, String), ModelError> {
+    let sha256 = sha256_file(onnx)?;
+    let models = home.models_dir();
+    std::fs::create_dir_all(&models)
+        .map_err(|e| ModelError::io("cannot create model directory", &models, e))?;
+    let path = home.model_path(name);
+    write_atomically(&path, |f| {
+        let mut src = std::fs::File::open(onnx)?;
+        std::io::copy(&mut src, f).map(|_| ())
+    })?;
+    Ok((path, sha256))
 }
 
 /// Writes `dest` through a temporary file in the same directory, renamed into place.

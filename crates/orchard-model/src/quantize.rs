@@ -15,10 +15,8 @@ use std::process::Command;
 use serde::Serialize;
 
 use crate::error::ModelError;
-use crate::fetch::{find_python, rfc3339_now, stderr_tail, write_atomically};
-use crate::home::{
-    sha256_bytes, sha256_file, ConverterInfo, ModelHome, ModelManifest, ResolvedModel,
-};
+use crate::fetch::{find_python, install_onnx, rfc3339_now, stderr_tail, write_atomically};
+use crate::home::{sha256_bytes, ConverterInfo, ModelHome, ModelManifest, ResolvedModel};
 pub use crate::quantization::{Activations, Calibration, QuantizationInfo};
 
 /// The quantizer script, embedded at build time.
@@ -154,15 +152,7 @@ pub fn quantize_model(
             ),
         ));
     }
-    let sha256 = sha256_file(&onnx)?;
-    let models = home.models_dir();
-    std::fs::create_dir_all(&models)
-        .map_err(|e| ModelError::io("cannot create model directory", &models, e))?;
-    let path = home.model_path(name);
-    write_atomically(&path, |f| {
-        let mut src = std::fs::File::open(&onnx)?;
-        std::io::copy(&mut src, f).map(|_| ())
-    })?;
+    let (path, sha256) = install_onnx(home, name, &onnx)?;
     let mut spec = source.spec.clone();
     spec.name = name.to_string();
     let fp32 = home.read_manifest(&source.spec.name).ok();
