@@ -55,4 +55,6 @@ pub use lbfgs::{minimize, LbfgsOptions, LbfgsReport};
 pub use metrics::{evaluate, ClassMetrics, Evaluation, Outcome};
 pub use ood::{quantile, Mahalanobis, DEFAULT_RIDGE};
 pub use softmax::{fit_softmax, softmax_in_place, SoftmaxModel, TrainingSet};
-pub use train::{evaluate_labelled, is_held_out, train, TrainOptions, TrainReport, TrainingRow};
+pub use train::{
+    evaluate_labelled, fnv1a, is_held_out, train, TrainOptions, TrainReport, TrainingRow,
+};

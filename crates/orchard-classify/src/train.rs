@@ -101,7 +101,7 @@ pub struct TrainReport {
 
 /// A stable 64-bit FNV-1a hash of `text` with a seed: the split and the
 /// augmentation seeds must not change between Rust versions or platforms.
-pub(crate) fn fnv1a(seed: u64, text: &str) -> u64 {
+pub fn fnv1a(seed: u64, text: &str) -> u64 {
     let mut h = 0xcbf29ce484222325u64 ^ seed.wrapping_mul(0x100000001b3);
     for b in text.as_bytes() {
         h ^= *b as u64;

@@ -3,6 +3,7 @@
 //! features against the fp32 model's on other photos of the same folder.
 
 use anyhow::{bail, Context, Result};
+use orchard_classify::fnv1a;
 use orchard_image::{DecodeOptions, Preparer};
 use orchard_model::{
     cached, quantize_model, sha256_bytes, Activations, BackendKind, Calibration, CalibrationSet,
@@ -41,7 +42,7 @@ pub fn run_quantize(home: &ModelHome, args: QuantizeArgs) -> Result<()> {
         ),
     };
     // A fixed sample, whatever the listing order: by a hash of the path.
-    photos.sort_by_key(|p| (fnv1a(&p.path), p.path.clone()));
+    photos.sort_by_key(|p| (fnv1a(0, &p.path), p.path.clone()));
     let (calibration, rest) = photos.split_at(args.images.min(photos.len()));
     let check = &rest[..args.check.min(rest.len())];
 
@@ -178,7 +179,7 @@ fn cosines(a: &ResolvedModel, b: &ResolvedModel, inputs: &[f32], n: usize) -> Re
 }
 
 /// Cosine similarity of two vectors (0 when one is zero).
-pub fn cosine(x: &[f32], y: &[f32]) -> f64 {
+fn cosine(x: &[f32], y: &[f32]) -> f64 {
     let dot: f64 = x.iter().zip(y).map(|(a, b)| *a as f64 * *b as f64).sum();
     let norm = |v: &[f32]| v.iter().map(|a| (*a as f64).powi(2)).sum::<f64>().sqrt();
     let denominator = norm(x) * norm(y);
@@ -214,13 +215,6 @@ fn cpu_has_vnni() -> bool {
     flags
         .split_whitespace()
         .any(|f| f == "avx512_vnni" || f == "avx_vnni")
-}
-
-/// A stable 64-bit FNV-1a hash.
-fn fnv1a(text: &str) -> u64 {
-    text.bytes().fold(0xcbf29ce484222325, |h, b| {
-        (h ^ b as u64).wrapping_mul(0x100000001b3)
-    })
 }
 
 #[cfg(test)]
