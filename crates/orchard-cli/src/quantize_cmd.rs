@@ -78,6 +78,7 @@ pub fn run_quantize(home: &ModelHome, args: QuantizeArgs) -> Result<()> {
             CalibrationArg::Entropy => Calibration::Entropy,
         },
         reduce_range,
+        bias_correction: !args.no_bias_correction,
     };
     let set = CalibrationSet {
         tensors,
@@ -95,7 +96,7 @@ pub fn run_quantize(home: &ModelHome, args: QuantizeArgs) -> Result<()> {
     );
     let int8 = quantize_model(home, &source, &name, &set, &opts)?;
     println!(
-        "{name}: {} (sha256 {}), from {} calibrated on {count} photos of {} (fingerprint {}); fp32 nodes: {}; {} weights",
+        "{name}: {} (sha256 {}), from {} calibrated on {count} photos of {} (fingerprint {}); fp32 nodes: {}; {} weights{}",
         int8.path.display(),
         int8.sha256,
         source.spec.name,
@@ -103,6 +104,7 @@ pub fn run_quantize(home: &ModelHome, args: QuantizeArgs) -> Result<()> {
         &set.fingerprint[..16],
         if opts.exclude.is_empty() { "none".to_string() } else { opts.exclude.join(", ") },
         if reduce_range { "7-bit" } else { "8-bit" },
+        if opts.bias_correction { ", biases corrected" } else { "" },
     );
     if !check.is_empty() {
         let (held, _, n) = prepared(&rt, &source, check)?;

@@ -46,4 +46,8 @@ pub struct QuantizationInfo {
     pub calibration: Calibration,
     /// Whether weights use 7 bits.
     pub reduce_range: bool,
+    /// Whether biases were corrected for the weights' rounding (absent, so
+    /// false, in manifests written before it existed).
+    #[serde(default)]
+    pub bias_correction: bool,
 }

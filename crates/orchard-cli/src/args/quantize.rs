@@ -66,11 +66,15 @@ pub struct QuantizeArgs {
     #[arg(long, value_enum, default_value = "u8")]
     pub activations: ActivationsArg,
     /// Range calibration.
-    #[arg(long, value_enum, default_value = "minmax")]
+    #[arg(long, value_enum, default_value = "percentile")]
     pub calibration: CalibrationArg,
     /// 7-bit weights.
     #[arg(long, value_enum, default_value = "auto")]
     pub reduce_range: ReduceRangeArg,
+    /// Leave the biases as they are (by default each quantized Conv's bias
+    /// absorbs the mean shift its rounded weights cause).
+    #[arg(long)]
+    pub no_bias_correction: bool,
     /// Python with onnxruntime, onnx and numpy (default: $ORCHARD_PYTHON, a
     /// .venv above the current folder, python3).
     #[arg(long)]
