@@ -39,6 +39,9 @@ pub fn run(args: BenchArgs, _quiet: bool) -> Result<()> {
         &model.sha256[..12],
         orchard_model::effective_threads(0)
     );
+    if let Some(cpu) = crate::cpu::CpuInfo::current() {
+        println!("CPU: {}", cpu.summary());
+    }
     println!("{:<44} {:>12}", "stage", "images/s");
 
     // Decode (one thread).

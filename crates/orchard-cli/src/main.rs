@@ -5,6 +5,7 @@ mod bench;
 mod classify_cmd;
 mod commands;
 mod cost_cmd;
+mod cpu;
 mod photo_inputs;
 mod progress;
 mod quantize_cmd;

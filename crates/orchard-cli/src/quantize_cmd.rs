@@ -204,19 +204,11 @@ fn percentile(values: &[f64], p: f64) -> f64 {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
-/// Whether this CPU has VNNI (AVX-512 VNNI or AVX-VNNI), from /proc/cpuinfo;
-/// `true` where that cannot be read (not Linux, not x86), where 8-bit
-/// weights are the safe default.
+/// Whether this CPU has VNNI (AVX-512 VNNI or AVX-VNNI); `true` where
+/// /proc/cpuinfo cannot be read (not Linux, not x86), where 8-bit weights
+/// are the safe default.
 fn cpu_has_vnni() -> bool {
-    let Ok(info) = std::fs::read_to_string("/proc/cpuinfo") else {
-        return true;
-    };
-    let Some(flags) = info.lines().find(|l| l.starts_with("flags")) else {
-        return true;
-    };
-    flags
-        .split_whitespace()
-        .any(|f| f == "avx512_vnni" || f == "avx_vnni")
+    crate::cpu::CpuInfo::current().is_none_or(|cpu| cpu.vnni)
 }
 
 #[cfg(test)]
