@@ -8,6 +8,7 @@ use orchard_image::{DecodeOptions, Preparer};
 use orchard_model::{
     cached, quantize_model, sha256_bytes, Activations, BackendKind, Calibration, CalibrationSet,
     ModelHome, QuantizeOptions, ResolvedModel, MOBILENET_V2, MOBILENET_V2_FP32_NODES,
+    MOBILENET_V2_FP32_NODES_7BIT,
 };
 use orchard_source::PhotoGlob;
 
@@ -59,10 +60,14 @@ pub fn run_quantize(home: &ModelHome, args: QuantizeArgs) -> Result<()> {
             .filter(|n| !n.is_empty())
             .map(str::to_string)
             .collect(),
-        None if source.spec.name == MOBILENET_V2 => MOBILENET_V2_FP32_NODES
-            .iter()
-            .map(|n| n.to_string())
-            .collect(),
+        None if source.spec.name == MOBILENET_V2 => if reduce_range {
+            MOBILENET_V2_FP32_NODES_7BIT
+        } else {
+            MOBILENET_V2_FP32_NODES
+        }
+        .iter()
+        .map(|n| n.to_string())
+        .collect(),
         None => Vec::new(),
     };
     let opts = QuantizeOptions {

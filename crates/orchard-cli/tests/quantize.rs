@@ -177,6 +177,44 @@ fn an_int8_model_is_built_from_your_photos_and_answers_like_fp32() {
         "corrected {stdout}\nplain {plain_stdout}"
     );
 
+    // 7-bit weights (what CPUs without VNNI get) keep two more nodes in fp32
+    // and still answer like fp32 on the held-out photos.
+    let seven = orchard_in(
+        &home,
+        &[
+            "model",
+            "quantize",
+            "--calibrate",
+            photos.to_str().unwrap(),
+            "--images",
+            "40",
+            "--check",
+            "40",
+            "--reduce-range",
+            "on",
+            "--output",
+            "mobilenet_v2-int8-7bit",
+        ],
+    );
+    assert_ok(&seven);
+    let seven_stdout = String::from_utf8_lossy(&seven.stdout);
+    let (seven_mean, seven_p1, _) = reported_cosines(&seven_stdout);
+    assert!(seven_mean >= 0.995 && seven_p1 >= 0.99, "{seven_stdout}");
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(home.join("models/mobilenet_v2-int8-7bit.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(manifest["quantization"]["reduce_range"], true);
+    assert_eq!(
+        manifest["quantization"]["excluded"],
+        serde_json::json!([
+            "Conv1",
+            "expanded_conv_depthwise",
+            "block_1_expand",
+            "expanded_conv_project"
+        ])
+    );
+
     // A node the model does not have is named in the error.
     let bad = orchard_in(
         &home,

@@ -73,6 +73,24 @@ def input_means(model, convs, tensors, name):
     return {tensor: total / len(tensors) for tensor, total in sums.items()}
 
 
+def is_depthwise(node):
+    """A Conv with one group per channel (MobileNet's 3x3 depthwise layers)."""
+    return next((a.i for a in node.attribute if a.name == "group"), 1) > 1
+
+
+def full_range_weights(path, reduce_range):
+    """With --reduce-range, the depthwise weights keep all 8 bits: ONNX
+    Runtime's int8 depthwise kernels widen both operands to 16 bits before
+    multiplying (MLAS qdwconv), so VPMADDUBSW's saturation, the reason for 7-bit
+    weights, does not apply to them, and those layers are the most sensitive
+    to rounding. Returns ORT's TensorQuantOverrides for them."""
+    if not reduce_range:
+        return {}
+    model = onnx.load(path)
+    return {n.input[1]: [{"axis": 0, "reduce_range": False}]
+            for n in model.graph.node if n.op_type == "Conv" and is_depthwise(n)}
+
+
 def correct_biases(path, tensors, name, exclude, reduce_range):
     """Folds each quantized Conv's weight-rounding shift into its bias (in place)."""
     model = onnx.load(path)
@@ -82,9 +100,10 @@ def correct_biases(path, tensors, name, exclude, reduce_range):
     means = input_means(model, convs, tensors, name)
     for node in convs:
         w = numpy_helper.to_array(weights[node.input[1]])
+        seven_bits = reduce_range and not is_depthwise(node)
         rounded = np.empty_like(w)
         for channel in range(w.shape[0]):
-            zero, scale, q = quantize_data(w[channel].flatten(), TensorProto.INT8, True, reduce_range)
+            zero, scale, q = quantize_data(w[channel].flatten(), TensorProto.INT8, True, seven_bits)
             rounded[channel] = ((q.astype(np.float32) - zero) * scale).reshape(w[channel].shape)
         group = next((a.i for a in node.attribute if a.name == "group"), 1)
         outputs, per_group = w.shape[0], w.shape[1]
@@ -126,12 +145,14 @@ def main():
         quant_pre_process(args.input, pre)
         corrected = 0 if args.no_bias_correction else correct_biases(
             pre, tensors, name, set(exclude), args.reduce_range)
+        overrides = full_range_weights(pre, args.reduce_range)
         quantize_static(pre, args.output, Tensors(tensors, name), quant_format=QuantFormat.QDQ,
                         per_channel=True, weight_type=QuantType.QInt8,
                         activation_type=ACTIVATIONS[args.activations],
                         calibrate_method=METHODS[args.method], reduce_range=args.reduce_range,
                         nodes_to_exclude=exclude,
                         extra_options={"WeightSymmetric": True,
+                                       "TensorQuantOverrides": overrides,
                                        "CalibPercentile": args.percentile,
                                        "ActivationSymmetric": args.activations == "s8"})
     # The pre-processing step records every intermediate shape with a batch
@@ -143,6 +164,7 @@ def main():
     print(json.dumps({"calibration_photos": int(len(tensors)), "excluded": exclude,
                       "activations": args.activations, "method": args.method,
                       "reduce_range": args.reduce_range, "bias_corrected_nodes": corrected,
+                      "full_range_weights": len(overrides),
                       "percentile": args.percentile}))
 
 

@@ -52,7 +52,7 @@ pub use ort_backend::{find_onnxruntime, loaded_onnxruntime, OrtBackend};
 pub use preset::{preset, MOBILENET_V2, PRESETS};
 pub use quantize::{
     quantize_model, Activations, Calibration, CalibrationSet, QuantizationInfo, QuantizeOptions,
-    MOBILENET_V2_FP32_NODES,
+    MOBILENET_V2_FP32_NODES, MOBILENET_V2_FP32_NODES_7BIT,
 };
 pub use spec::ModelSpec;
 pub use tract_backend::TractBackend;

@@ -35,6 +35,19 @@ pub const QUANTIZER_NAME: &str = "quantize_int8.py";
 /// margin (BENCHMARKS.md "int8"); they are a small part of the work.
 pub const MOBILENET_V2_FP32_NODES: &[&str] = &["Conv1", "expanded_conv_depthwise"];
 
+/// The same with 7-bit weights (`reduce_range`, CPUs without VNNI): the
+/// coarser 1×1 weights cost more, and the next two most sensitive nodes
+/// (the first block's projection and the second block's expansion, still at
+/// 112 × 112) stay fp32 too, to keep the same bar (BENCHMARKS.md "int8").
+/// Depthwise weights keep 8 bits either way (ORT's depthwise kernels cannot
+/// saturate).
+pub const MOBILENET_V2_FP32_NODES_7BIT: &[&str] = &[
+    "Conv1",
+    "expanded_conv_depthwise",
+    "block_1_expand",
+    "expanded_conv_project",
+];
+
 /// What to quantize, and how.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QuantizeOptions {
