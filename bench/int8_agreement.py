@@ -19,6 +19,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import normalize
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from int8_layers import cosine  # noqa: E402
+
 
 def fnv1a(text):
     h = 0xcbf29ce484222325
@@ -59,7 +62,7 @@ def main():
         a = np.stack([fp32[kind][k][0] for k in held])
         b = np.stack([int8[kind][k][0] for k in held])
         truth = np.array([fp32[kind][k][1] for k in held])
-        cos = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+        cos = cosine(a, b)
         print(f"{kind}: {len(held)} held-out photos; int8 vs fp32 cosine "
               f"mean {cos.mean():.4f}, p1 {np.percentile(cos, 1):.4f}, min {cos.min():.4f}")
         for name, clf in recipes.items():

@@ -35,6 +35,22 @@ def prep(path):
     return np.asarray(image, dtype=np.float32) / 127.5 - 1.0
 
 
+def prepared(paths):
+    """Photos as one model input batch."""
+    return np.stack([prep(p) for p in paths])
+
+
+def shuffled_photos():
+    """The studio species and the grocery photos, each in one fixed random
+    order (seed 7): calibration and held-out sets are slices of these."""
+    rng = random.Random(7)
+    studio = sorted(glob.glob(os.path.join(DATA, "fruits360-species/*/*.jpg")))
+    grocery = sorted(glob.glob(os.path.join(DATA, "grocery-store-train/*/*.jpg")))
+    rng.shuffle(studio)
+    rng.shuffle(grocery)
+    return studio, grocery
+
+
 class Batches(CalibrationDataReader):
     def __init__(self, x, name):
         self.items, self.name = iter(range(len(x))), name
@@ -86,16 +102,10 @@ def main():
     parser.add_argument("--steps", default="0,1,2,3,4,6,8,12,16,24")
     args = parser.parse_args()
     os.makedirs(OUT, exist_ok=True)
-    rng = random.Random(7)
-    studio = sorted(glob.glob(os.path.join(DATA, "fruits360-species/*/*.jpg")))
-    grocery = sorted(glob.glob(os.path.join(DATA, "grocery-store-train/*/*.jpg")))
-    rng.shuffle(studio)
-    rng.shuffle(grocery)
-    calibration = np.stack([prep(p) for p in studio[:100] + grocery[:100]])
-    probe = {"studio": np.stack([prep(p) for p in studio[100:160]]),
-             "grocery": np.stack([prep(p) for p in grocery[100:160]])}
-    held = {"studio": np.stack([prep(p) for p in studio[200:400]]),
-            "grocery": np.stack([prep(p) for p in grocery[200:400]])}
+    studio, grocery = shuffled_photos()
+    calibration = prepared(studio[:100] + grocery[:100])
+    probe = {"studio": prepared(studio[100:160]), "grocery": prepared(grocery[100:160])}
+    held = {"studio": prepared(studio[200:400]), "grocery": prepared(grocery[200:400])}
     pre = os.path.join(OUT, "pre.onnx")
     quant_pre_process(args.model, pre)
     fp32 = session(pre)

@@ -17,25 +17,22 @@ other studio and 200 other grocery photos, prepared as bench/int8_layers.py
 does.
 """
 import argparse
-import glob
 import os
-import random
 import subprocess
 import sys
 import tempfile
 
 import numpy as np
 import onnx
-from onnx import TensorProto, numpy_helper
-from onnxruntime.quantization.quant_utils import quantize_data
+from onnx import numpy_helper
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from int8_layers import DATA, cosine, features, prep, session  # noqa: E402
+from int8_layers import cosine, features, prepared, session, shuffled_photos  # noqa: E402
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 QUANTIZER = os.path.join(ROOT, "crates/orchard-model/converter/quantize_int8.py")
 sys.path.insert(0, os.path.dirname(QUANTIZER))
-from quantize_int8 import correct_biases  # noqa: E402
+from quantize_int8 import correct_biases, rounded_weights  # noqa: E402
 
 
 def weights_only(fp32, out, corrected, calibration):
@@ -48,11 +45,8 @@ def weights_only(fp32, out, corrected, calibration):
     weights = {i.name: i for i in model.graph.initializer}
     for node in (n for n in model.graph.node if n.op_type == "Conv"):
         w = numpy_helper.to_array(weights[node.input[1]])
-        rounded = np.empty_like(w)
-        for c in range(len(w)):
-            zero, scale, q = quantize_data(w[c].flatten(), TensorProto.INT8, True, False)
-            rounded[c] = ((q.astype(np.float32) - zero) * scale).reshape(w[c].shape)
-        weights[node.input[1]].CopyFrom(numpy_helper.from_array(rounded, node.input[1]))
+        weights[node.input[1]].CopyFrom(
+            numpy_helper.from_array(rounded_weights(w, False), node.input[1]))
     onnx.save(model, out)
 
 
@@ -62,14 +56,9 @@ def main():
     parser.add_argument("--fp32", default=os.path.expanduser("~/.cache/orchard/models/mobilenet_v2.onnx"))
     parser.add_argument("variants", nargs="+")
     args = parser.parse_args()
-    rng = random.Random(7)
-    studio = sorted(glob.glob(os.path.join(DATA, "fruits360-species/*/*.jpg")))
-    grocery = sorted(glob.glob(os.path.join(DATA, "grocery-store-train/*/*.jpg")))
-    rng.shuffle(studio)
-    rng.shuffle(grocery)
-    calibration = np.stack([prep(p) for p in studio[:100] + grocery[:100]])
-    held = {"studio": np.stack([prep(p) for p in studio[200:400]]),
-            "grocery": np.stack([prep(p) for p in grocery[200:400]])}
+    studio, grocery = shuffled_photos()
+    calibration = prepared(studio[:100] + grocery[:100])
+    held = {"studio": prepared(studio[200:400]), "grocery": prepared(grocery[200:400])}
     reference = session(args.fp32)
     expected = {kind: features(reference, x) for kind, x in held.items()}
     with tempfile.TemporaryDirectory() as work:

@@ -27,6 +27,29 @@ fn orchard_in(home: &Path, args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// `orchard model quantize --calibrate PHOTOS --images IMAGES --check CHECK`
+/// plus `extra`, with `ORCHARD_HOME=home`.
+fn quantize(
+    home: &Path,
+    photos: &Path,
+    images: &str,
+    check: &str,
+    extra: &[&str],
+) -> std::process::Output {
+    let mut args = vec![
+        "model",
+        "quantize",
+        "--calibrate",
+        photos.to_str().unwrap(),
+        "--images",
+        images,
+        "--check",
+        check,
+    ];
+    args.extend_from_slice(extra);
+    orchard_in(home, &args)
+}
+
 /// The first `n` photos of each of `labels` of the shared grocery photos.
 fn grocery(dir: &Path, labels: &[&str], n: usize) -> PathBuf {
     let source = sample_dir().parent().unwrap().join("grocery-store-train");
@@ -75,20 +98,7 @@ fn an_int8_model_is_built_from_your_photos_and_answers_like_fp32() {
         .unwrap();
     }
     let photos = grocery(tmp.path(), &["apple", "banana", "tomato", "pear"], 20);
-    let out = orchard_in(
-        &home,
-        &[
-            "model",
-            "quantize",
-            "mobilenet_v2",
-            "--calibrate",
-            photos.to_str().unwrap(),
-            "--images",
-            "40",
-            "--check",
-            "40",
-        ],
-    );
+    let out = quantize(&home, &photos, "40", "40", &["mobilenet_v2"]);
     assert_ok(&out);
     let stdout = String::from_utf8_lossy(&out.stdout);
     // The floor on the 40 photos not calibrated on.
@@ -153,17 +163,12 @@ fn an_int8_model_is_built_from_your_photos_and_answers_like_fp32() {
 
     // Bias correction is what keeps the answers: without it, the same
     // calibration and held-out photos drift further from fp32.
-    let plain = orchard_in(
+    let plain = quantize(
         &home,
+        &photos,
+        "40",
+        "40",
         &[
-            "model",
-            "quantize",
-            "--calibrate",
-            photos.to_str().unwrap(),
-            "--images",
-            "40",
-            "--check",
-            "40",
             "--no-bias-correction",
             "--output",
             "mobilenet_v2-int8-plain",
@@ -179,22 +184,12 @@ fn an_int8_model_is_built_from_your_photos_and_answers_like_fp32() {
 
     // 7-bit weights (what CPUs without VNNI get) keep two more nodes in fp32
     // and still answer like fp32 on the held-out photos.
-    let seven = orchard_in(
+    let seven = quantize(
         &home,
-        &[
-            "model",
-            "quantize",
-            "--calibrate",
-            photos.to_str().unwrap(),
-            "--images",
-            "40",
-            "--check",
-            "40",
-            "--reduce-range",
-            "on",
-            "--output",
-            "mobilenet_v2-int8-7bit",
-        ],
+        &photos,
+        "40",
+        "40",
+        &["--reduce-range", "on", "--output", "mobilenet_v2-int8-7bit"],
     );
     assert_ok(&seven);
     let seven_stdout = String::from_utf8_lossy(&seven.stdout);
@@ -216,22 +211,12 @@ fn an_int8_model_is_built_from_your_photos_and_answers_like_fp32() {
     );
 
     // A node the model does not have is named in the error.
-    let bad = orchard_in(
+    let bad = quantize(
         &home,
-        &[
-            "model",
-            "quantize",
-            "--calibrate",
-            photos.to_str().unwrap(),
-            "--images",
-            "2",
-            "--check",
-            "0",
-            "--exclude",
-            "no_such_node",
-            "--output",
-            "broken",
-        ],
+        &photos,
+        "2",
+        "0",
+        &["--exclude", "no_such_node", "--output", "broken"],
     );
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("no_such_node"));

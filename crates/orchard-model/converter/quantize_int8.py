@@ -73,22 +73,39 @@ def input_means(model, convs, tensors, name):
     return {tensor: total / len(tensors) for tensor, total in sums.items()}
 
 
-def is_depthwise(node):
-    """A Conv with one group per channel (MobileNet's 3x3 depthwise layers)."""
-    return next((a.i for a in node.attribute if a.name == "group"), 1) > 1
+def groups(node):
+    """A Conv's `group` attribute (1 unless given)."""
+    return next((a.i for a in node.attribute if a.name == "group"), 1)
+
+
+def seven_bit_weights(node, reduce_range):
+    """Whether a Conv's weights use 7 bits. With --reduce-range the depthwise
+    weights still keep all 8: ONNX Runtime's int8 depthwise kernels widen both
+    operands to 16 bits before multiplying (MLAS qdwconv), so VPMADDUBSW's
+    saturation, the reason for 7-bit weights, does not apply to them, and
+    those layers are the most sensitive to rounding."""
+    return reduce_range and groups(node) == 1
+
+
+def rounded_weights(w, seven_bits):
+    """Conv weights [out, ...] as ORT's per-channel symmetric int8 quantization
+    rounds them (its own quantize_data), back in float."""
+    rounded = np.empty_like(w)
+    for channel in range(w.shape[0]):
+        zero, scale, q = quantize_data(w[channel].flatten(), TensorProto.INT8, True, seven_bits)
+        rounded[channel] = ((q.astype(np.float32) - zero) * scale).reshape(w[channel].shape)
+    return rounded
 
 
 def full_range_weights(path, reduce_range):
-    """With --reduce-range, the depthwise weights keep all 8 bits: ONNX
-    Runtime's int8 depthwise kernels widen both operands to 16 bits before
-    multiplying (MLAS qdwconv), so VPMADDUBSW's saturation, the reason for 7-bit
-    weights, does not apply to them, and those layers are the most sensitive
-    to rounding. Returns ORT's TensorQuantOverrides for them."""
+    """ORT's TensorQuantOverrides keeping 8-bit weights where
+    `seven_bit_weights` says so under --reduce-range."""
     if not reduce_range:
         return {}
     model = onnx.load(path)
     return {n.input[1]: [{"axis": 0, "reduce_range": False}]
-            for n in model.graph.node if n.op_type == "Conv" and is_depthwise(n)}
+            for n in model.graph.node
+            if n.op_type == "Conv" and not seven_bit_weights(n, reduce_range)}
 
 
 def correct_biases(path, tensors, name, exclude, reduce_range):
@@ -100,12 +117,8 @@ def correct_biases(path, tensors, name, exclude, reduce_range):
     means = input_means(model, convs, tensors, name)
     for node in convs:
         w = numpy_helper.to_array(weights[node.input[1]])
-        seven_bits = reduce_range and not is_depthwise(node)
-        rounded = np.empty_like(w)
-        for channel in range(w.shape[0]):
-            zero, scale, q = quantize_data(w[channel].flatten(), TensorProto.INT8, True, seven_bits)
-            rounded[channel] = ((q.astype(np.float32) - zero) * scale).reshape(w[channel].shape)
-        group = next((a.i for a in node.attribute if a.name == "group"), 1)
+        rounded = rounded_weights(w, seven_bit_weights(node, reduce_range))
+        group = groups(node)
         outputs, per_group = w.shape[0], w.shape[1]
         # weight [o, j] reads input channel (o // (outputs / group)) * per_group + j
         channel_of = ((np.arange(outputs)[:, None] // (outputs // group)) * per_group
