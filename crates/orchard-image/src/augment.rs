@@ -5,10 +5,12 @@
 //! made by, in this order: **background compositing** (the white background
 //! of a studio shot, found by flooding near-white pixels in from the border,
 //! is replaced by a generated background or a random crop of a user's
-//! background photo), a **random resized crop** (50–100 % of the area,
-//! aspect 3:4–4:3), a horizontal **flip** (one in two), **colour jitter**
-//! (brightness ×0.6–1.4, contrast ×0.7–1.3, saturation ×0.7–1.3) and a
-//! Gaussian **blur** (σ 0.5–2, one variant in three). Randomness comes from
+//! background photo), a **random resized crop** (25–100 % of the area,
+//! aspect 3:4–4:3: partial views of the fruit), a horizontal **flip** (one
+//! in two), **colour jitter** (brightness ×0.6–1.4, contrast ×0.7–1.3,
+//! saturation ×0.7–1.3), a Gaussian **blur** (σ 0.5–2, one variant in
+//! three) and **down-then-up scaling** (to 20–60 % of the side and back,
+//! one variant in three: the softness of a small or distant fruit). Randomness comes from
 //! the caller's seeded generator, so a variant is the same on every run.
 
 use image::{imageops, Rgb, RgbImage};
@@ -27,6 +29,8 @@ pub struct AugmentParts {
     pub color: bool,
     /// Random Gaussian blur.
     pub blur: bool,
+    /// Random down-then-up scaling.
+    pub scale: bool,
 }
 
 impl AugmentParts {
@@ -37,9 +41,10 @@ impl AugmentParts {
         flip: true,
         color: true,
         blur: true,
+        scale: true,
     };
 
-    /// Parses a comma-separated list of `background,crop,flip,color,blur`
+    /// Parses a comma-separated list of `background,crop,flip,color,blur,scale`
     /// (or `all`).
     pub fn parse(list: &str) -> Result<AugmentParts, String> {
         let mut parts = AugmentParts {
@@ -48,6 +53,7 @@ impl AugmentParts {
             flip: false,
             color: false,
             blur: false,
+            scale: false,
         };
         for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             match name {
@@ -57,9 +63,10 @@ impl AugmentParts {
                 "flip" => parts.flip = true,
                 "color" | "colour" => parts.color = true,
                 "blur" => parts.blur = true,
+                "scale" => parts.scale = true,
                 other => {
                     return Err(format!(
-                        "unknown augmentation `{other}`: use background, crop, flip, color, blur or all"
+                        "unknown augmentation `{other}`: use background, crop, flip, color, blur, scale or all"
                     ))
                 }
             }
@@ -229,7 +236,7 @@ impl Augmenter {
             }
         }
         if self.parts.crop {
-            let area = rng.random_range(0.5..1.0f32);
+            let area = rng.random_range(0.25..1.0f32);
             let aspect = rng.random_range(0.75..1.333f32);
             let cw = ((w as f32 * (area * aspect).sqrt()) as u32).clamp(1, w);
             let ch = ((h as f32 * (area / aspect).sqrt()) as u32).clamp(1, h);
@@ -256,6 +263,13 @@ impl Augmenter {
         }
         if self.parts.blur && rng.random_bool(1.0 / 3.0) {
             out = imageops::blur(&out, rng.random_range(0.5..2.0f32));
+        }
+        if self.parts.scale && rng.random_bool(1.0 / 3.0) {
+            let (w, h) = out.dimensions();
+            let f = rng.random_range(0.2..0.6f32);
+            let (sw, sh) = (((w as f32 * f) as u32).max(8), ((h as f32 * f) as u32).max(8));
+            let small = imageops::resize(&out, sw, sh, imageops::FilterType::Triangle);
+            out = imageops::resize(&small, w, h, imageops::FilterType::Triangle);
         }
         out
     }

@@ -1,0 +1,338 @@
+//! The trainable tail of MobileNetV2 in candle: the last inverted-residual
+//! blocks (1×1 expand, 3×3 depthwise, 1×1 project, residual add) and the
+//! final 1×1 conv, global-average-pooled to the features. BatchNorm is
+//! already folded into the convolutions by Orchard's converter, so it stays
+//! frozen by construction (its statistics are constants inside the
+//! weights), which is what fine-tuning with little data wants.
+//!
+//! Activations are NHWC (`[N, H, W, C]`): a 1×1 conv is one matmul and the
+//! depthwise conv nine shifted multiply-adds, all differentiable by candle.
+
+use candle_core::{DType, Device, Tensor, Var};
+
+use crate::error::TuneError;
+use crate::graph::{OnnxGraph, Weight};
+
+/// Most blocks that can be trained (the three stride-1 blocks at the last
+/// resolution: 14, 15 and 16).
+pub const MAX_BLOCKS: usize = 3;
+
+/// Index of MobileNetV2's last inverted-residual block.
+const LAST_BLOCK: usize = 16;
+
+/// A 1×1 convolution as a matmul: `w` is `[Cin, Cout]`.
+#[derive(Debug)]
+struct Pointwise {
+    name: String,
+    w: Var,
+    b: Var,
+}
+
+/// A 3×3 stride-1 depthwise convolution, `w` `[9, C]` (tap `ky*3+kx`).
+#[derive(Debug)]
+struct Depthwise {
+    name: String,
+    w: Var,
+    b: Var,
+}
+
+#[derive(Debug)]
+struct Block {
+    expand: Pointwise,
+    depthwise: Depthwise,
+    project: Pointwise,
+    residual: bool,
+}
+
+/// The trainable tail: blocks, then the final 1×1 conv and ReLU6.
+#[derive(Debug)]
+pub struct Tail {
+    blocks: Vec<Block>,
+    head: Pointwise,
+    /// Channels of the tail's input.
+    in_channels: usize,
+    dtype: DType,
+}
+
+fn relu6(x: &Tensor) -> candle_core::Result<Tensor> {
+    // min(max(x, 0), 6) written with ReLUs, whose gradient candle knows.
+    x.relu()? - (x - 6.0)?.relu()?
+}
+
+impl Pointwise {
+    fn from_onnx(graph: &OnnxGraph, name: &str, dtype: DType) -> Result<Pointwise, TuneError> {
+        let w = graph.weight(&format!("{name}.weight"))?;
+        let b = graph.weight(&format!("{name}.bias"))?;
+        let [cout, cin, 1, 1] = w.dims[..] else {
+            return Err(graph.unsupported(format!("`{name}` is not a 1x1 conv ({:?})", w.dims)));
+        };
+        // ONNX [Cout, Cin, 1, 1] → [Cin, Cout].
+        let mut t = vec![0f32; cin * cout];
+        for o in 0..cout {
+            for i in 0..cin {
+                t[i * cout + o] = w.values[o * cin + i];
+            }
+        }
+        Ok(Pointwise {
+            name: name.to_string(),
+            w: var(t, &[cin, cout], dtype)?,
+            b: var(b.values, &[cout], dtype)?,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let (n, h, w, c) = x.dims4()?;
+        let cout = self.w.dims()[1];
+        x.reshape((n * h * w, c))?
+            .matmul(self.w.as_tensor())?
+            .broadcast_add(self.b.as_tensor())?
+            .reshape((n, h, w, cout))
+    }
+
+    fn to_onnx(&self) -> Result<[Weight; 2], TuneError> {
+        let (cin, cout) = self.w.dims2()?;
+        let t = values(self.w.as_tensor())?;
+        let mut w = vec![0f32; cin * cout];
+        for o in 0..cout {
+            for i in 0..cin {
+                w[o * cin + i] = t[i * cout + o];
+            }
+        }
+        Ok([
+            Weight {
+                name: format!("{}.weight", self.name),
+                dims: vec![cout, cin, 1, 1],
+                values: w,
+            },
+            Weight {
+                name: format!("{}.bias", self.name),
+                dims: vec![cout],
+                values: values(self.b.as_tensor())?,
+            },
+        ])
+    }
+}
+
+impl Depthwise {
+    fn from_onnx(graph: &OnnxGraph, name: &str, dtype: DType) -> Result<Depthwise, TuneError> {
+        let w = graph.weight(&format!("{name}.weight"))?;
+        let b = graph.weight(&format!("{name}.bias"))?;
+        let [c, 1, 3, 3] = w.dims[..] else {
+            return Err(graph.unsupported(format!("`{name}` is not a 3x3 depthwise conv")));
+        };
+        let strides = graph.ints(name, "strides");
+        let pads = graph.ints(name, "pads");
+        if strides.iter().any(|&s| s != 1) || pads != [1, 1, 1, 1] {
+            return Err(graph.unsupported(format!(
+                "`{name}` has strides {strides:?} and pads {pads:?}; only stride-1 blocks with padding 1 can be trained"
+            )));
+        }
+        // ONNX [C, 1, 3, 3] → [9, C].
+        let mut t = vec![0f32; 9 * c];
+        for ch in 0..c {
+            for tap in 0..9 {
+                t[tap * c + ch] = w.values[ch * 9 + tap];
+            }
+        }
+        Ok(Depthwise {
+            name: name.to_string(),
+            w: var(t, &[9, c], dtype)?,
+            b: var(b.values, &[c], dtype)?,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let (_, h, w, c) = x.dims4()?;
+        let padded = x.pad_with_zeros(1, 1, 1)?.pad_with_zeros(2, 1, 1)?;
+        let mut acc = self.b.as_tensor().reshape((1, 1, 1, c))?;
+        for ky in 0..3 {
+            let row = padded.narrow(1, ky, h)?;
+            for kx in 0..3 {
+                let tap = self.w.as_tensor().get(ky * 3 + kx)?.reshape((1, 1, 1, c))?;
+                acc = row
+                    .narrow(2, kx, w)?
+                    .broadcast_mul(&tap)?
+                    .broadcast_add(&acc)?;
+            }
+        }
+        Ok(acc)
+    }
+
+    fn to_onnx(&self) -> Result<[Weight; 2], TuneError> {
+        let (_, c) = self.w.dims2()?;
+        let t = values(self.w.as_tensor())?;
+        let mut w = vec![0f32; 9 * c];
+        for ch in 0..c {
+            for tap in 0..9 {
+                w[ch * 9 + tap] = t[tap * c + ch];
+            }
+        }
+        Ok([
+            Weight {
+                name: format!("{}.weight", self.name),
+                dims: vec![c, 1, 3, 3],
+                values: w,
+            },
+            Weight {
+                name: format!("{}.bias", self.name),
+                dims: vec![c],
+                values: values(self.b.as_tensor())?,
+            },
+        ])
+    }
+}
+
+fn var(values: Vec<f32>, dims: &[usize], dtype: DType) -> Result<Var, TuneError> {
+    let t = Tensor::from_vec(values, dims, &Device::Cpu)?.to_dtype(dtype)?;
+    Ok(Var::from_tensor(&t)?)
+}
+
+fn values(t: &Tensor) -> Result<Vec<f32>, TuneError> {
+    Ok(t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?)
+}
+
+/// The tensor where a tail of `blocks` blocks starts (the frozen part's
+/// output): the previous block's residual sum, or its projection when it
+/// has none.
+pub fn cut_tensor(graph: &OnnxGraph, blocks: usize) -> Result<String, TuneError> {
+    if blocks == 0 || blocks > MAX_BLOCKS {
+        return Err(graph.unsupported(format!(
+            "{blocks} blocks asked; 1 to {MAX_BLOCKS} can be trained"
+        )));
+    }
+    let before = LAST_BLOCK + 1 - blocks - 1;
+    let add = format!("block_{before}_add");
+    if graph.node(&add).is_some() {
+        Ok(add)
+    } else {
+        Ok(format!("block_{before}_project_bn"))
+    }
+}
+
+impl Tail {
+    /// The last `blocks` blocks and the final conv of `graph`, in `dtype`
+    /// (`F32` to train; `F64` for gradient checks).
+    pub fn from_onnx(graph: &OnnxGraph, blocks: usize, dtype: DType) -> Result<Tail, TuneError> {
+        cut_tensor(graph, blocks)?;
+        let mut out = Vec::new();
+        for i in LAST_BLOCK + 1 - blocks..=LAST_BLOCK {
+            let p = format!("block_{i}_");
+            out.push(Block {
+                expand: Pointwise::from_onnx(graph, &format!("{p}expand"), dtype)?,
+                depthwise: Depthwise::from_onnx(graph, &format!("{p}depthwise"), dtype)?,
+                project: Pointwise::from_onnx(graph, &format!("{p}project"), dtype)?,
+                residual: graph.node(&format!("{p}add")).is_some(),
+            });
+        }
+        let head = Pointwise::from_onnx(graph, "Conv_1", dtype)?;
+        let in_channels = out[0].expand.w.dims()[0];
+        Ok(Tail {
+            blocks: out,
+            head,
+            in_channels,
+            dtype,
+        })
+    }
+
+    /// Channels of the tail's input (the frozen part's output).
+    pub fn in_channels(&self) -> usize {
+        self.in_channels
+    }
+
+    /// Width of the features (the final conv's channels).
+    pub fn feature_width(&self) -> usize {
+        self.head.w.dims()[1]
+    }
+
+    /// The dtype the weights are held in.
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    /// Every trainable weight.
+    pub fn vars(&self) -> Vec<Var> {
+        let mut v = Vec::new();
+        for b in &self.blocks {
+            v.extend([
+                b.expand.w.clone(),
+                b.expand.b.clone(),
+                b.depthwise.w.clone(),
+                b.depthwise.b.clone(),
+                b.project.w.clone(),
+                b.project.b.clone(),
+            ]);
+        }
+        v.extend([self.head.w.clone(), self.head.b.clone()]);
+        v
+    }
+
+    /// Pooled features `[N, F]` of NHWC activations `[N, H, W, C]`.
+    pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let mut x = x.clone();
+        for b in &self.blocks {
+            let y = relu6(&b.expand.forward(&x)?)?;
+            let y = relu6(&b.depthwise.forward(&y)?)?;
+            let y = b.project.forward(&y)?;
+            x = if b.residual { (x + y)? } else { y };
+        }
+        let y = relu6(&self.head.forward(&x)?)?;
+        y.mean(2)?.mean(1)
+    }
+
+    /// The current weights as ONNX initializers (names and layouts of the
+    /// parent model).
+    pub fn onnx_weights(&self) -> Result<Vec<Weight>, TuneError> {
+        let mut out = Vec::new();
+        for b in &self.blocks {
+            out.extend(b.expand.to_onnx()?);
+            out.extend(b.depthwise.to_onnx()?);
+            out.extend(b.project.to_onnx()?);
+        }
+        out.extend(self.head.to_onnx()?);
+        Ok(out)
+    }
+
+    /// A copy of the current weights (for keeping the best epoch).
+    pub fn snapshot(&self) -> Result<Vec<Tensor>, TuneError> {
+        Ok(self
+            .vars()
+            .iter()
+            .map(|v| v.as_tensor().copy())
+            .collect::<candle_core::Result<_>>()?)
+    }
+
+    /// Sets the weights back to a [`Tail::snapshot`].
+    pub fn restore(&self, snapshot: &[Tensor]) -> Result<(), TuneError> {
+        for (v, t) in self.vars().iter().zip(snapshot) {
+            v.set(t)?;
+        }
+        Ok(())
+    }
+}
+
+/// NCHW activations (as ONNX Runtime returns them) of `n` samples with
+/// `c` channels on an `h × w` grid, as one NHWC tensor.
+pub fn nhwc_batch(
+    samples: &[&[f32]],
+    c: usize,
+    h: usize,
+    w: usize,
+    dtype: DType,
+) -> Result<Tensor, TuneError> {
+    let per = c * h * w;
+    let mut data = vec![0f32; samples.len() * per];
+    for (s, out) in samples.iter().zip(data.chunks_exact_mut(per)) {
+        if s.len() != per {
+            return Err(TuneError::Shape(format!(
+                "an activation map has {} values, not {c}x{h}x{w}",
+                s.len()
+            )));
+        }
+        for ch in 0..c {
+            for p in 0..h * w {
+                out[p * c + ch] = s[ch * h * w + p];
+            }
+        }
+    }
+    Ok(Tensor::from_vec(data, (samples.len(), h, w, c), &Device::Cpu)?.to_dtype(dtype)?)
+}
