@@ -136,7 +136,7 @@ impl Featurizer {
                             let mut count = 1;
                             if let Some(aug) = augmentation {
                                 let mut rng =
-                                    StdRng::seed_from_u64(crate::train::fnv1a(aug.seed, path));
+                                    StdRng::seed_from_u64(crate::split::fnv1a(aug.seed, path));
                                 for _ in 0..aug.variants {
                                     images.push(aug.augmenter.variant(&img, &mut rng));
                                     count += 1;

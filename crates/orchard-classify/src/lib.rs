@@ -4,8 +4,11 @@
 //! * [`train`]: labelled feature rows → a [`Classifier`]: multinomial
 //!   logistic regression (softmax, L2, L-BFGS) on L2-normalised features,
 //!   class-balanced, studio shots down-weighted, with a deterministic
-//!   held-out split by file that calibrates the "not sure" thresholds and
-//!   reports accuracy ([`TrainReport`]).
+//!   held-out split by group of near-identical shots ([`group_key`]) that
+//!   calibrates the "not sure" thresholds and reports accuracy
+//!   ([`TrainReport`]).
+//! * [`evaluate_set`]: accuracy on one named set of photos (a validation
+//!   set), photos of species it was never taught counted apart.
 //! * "Not sure" ([`Unsure`]): the Mahalanobis distance to the nearest
 //!   species ([`Mahalanobis`]) for photos of things it was never taught,
 //!   and the top probability for ambiguous ones.
@@ -44,7 +47,9 @@ mod lbfgs;
 mod metrics;
 mod ood;
 mod softmax;
+mod split;
 mod train;
+mod validation;
 
 pub use bundle::{Bundle, FeatureModel, BUNDLE_META, BUNDLE_VERSION, BUNDLE_WEIGHTS};
 pub use classifier::{l2_normalize, Answer, Classifier, Ranked, Thresholds, Unsure};
@@ -55,6 +60,6 @@ pub use lbfgs::{minimize, LbfgsOptions, LbfgsReport};
 pub use metrics::{evaluate, ClassMetrics, Evaluation, Outcome};
 pub use ood::{quantile, Mahalanobis, DEFAULT_RIDGE};
 pub use softmax::{fit_softmax, softmax_in_place, SoftmaxModel, TrainingSet};
-pub use train::{
-    evaluate_labelled, fnv1a, is_held_out, train, TrainOptions, TrainReport, TrainingRow,
-};
+pub use split::{fnv1a, group_key, is_group_held_out, is_held_out, series, DEFAULT_GROUP_BLOCK};
+pub use train::{evaluate_labelled, train, TrainOptions, TrainReport, TrainingRow};
+pub use validation::{evaluate_set, SetEvaluation, UnknownSpecies};

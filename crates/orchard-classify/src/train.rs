@@ -11,6 +11,8 @@ use crate::lbfgs::{LbfgsOptions, LbfgsReport};
 use crate::metrics::{evaluate, Evaluation, Outcome};
 use crate::ood::{quantile, Mahalanobis, DEFAULT_RIDGE};
 use crate::softmax::{fit_softmax, TrainingSet};
+use crate::split::{group_key, is_group_held_out, DEFAULT_GROUP_BLOCK};
+use crate::validation::SetEvaluation;
 
 /// One labelled feature vector.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,6 +44,12 @@ pub struct TrainOptions {
     pub holdout: f64,
     /// Seed of the held-out split.
     pub seed: u64,
+    /// Block of consecutive shot numbers held out together: photos are
+    /// held out by group (label, series, number ÷ block; see
+    /// [`group_key`](crate::group_key)). 0 splits by file (as bundles made
+    /// before groups did, hence the serde default).
+    #[serde(default)]
+    pub group_block: u32,
     /// Share of held-out known photos the distance threshold lets through.
     pub distance_quantile: f64,
     /// Answers whose top probability is below this are "not sure".
@@ -62,6 +70,7 @@ impl Default for TrainOptions {
             balance_classes: true,
             holdout: 0.2,
             seed: 42,
+            group_block: DEFAULT_GROUP_BLOCK,
             distance_quantile: 0.95,
             min_probability: 0.5,
             ridge: DEFAULT_RIDGE,
@@ -84,6 +93,13 @@ pub struct TrainReport {
     pub rows: u64,
     /// Held-out photos (0 when `holdout` is 0).
     pub holdout_photos: u64,
+    /// Groups of photos the split drew from ([`group_key`](crate::group_key);
+    /// one per photo when splitting by file).
+    #[serde(default)]
+    pub groups: u64,
+    /// Of those, the groups held out.
+    #[serde(default)]
+    pub holdout_groups: u64,
     /// Evaluation on the held-out photos that are not studio shots, with
     /// the model fitted without them.
     pub holdout_real: Option<Evaluation>,
@@ -97,34 +113,10 @@ pub struct TrainReport {
     pub loss: f64,
     /// Whether the optimiser converged.
     pub converged: bool,
-}
-
-/// A stable 64-bit FNV-1a hash of `text` with a seed: the split and the
-/// augmentation seeds must not change between Rust versions or platforms.
-pub fn fnv1a(seed: u64, text: &str) -> u64 {
-    let mut h = 0xcbf29ce484222325u64 ^ seed.wrapping_mul(0x100000001b3);
-    for b in text.as_bytes() {
-        h ^= *b as u64;
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    h
-}
-
-/// Whether the photo at `path` is held out for a share `holdout` with `seed`:
-/// a deterministic split by file. Only the photo's folder and name
-/// (`label/name.jpg`) count, so the split is the same wherever the
-/// collection lives (another bucket, another temporary directory).
-pub fn is_held_out(path: &str, holdout: f64, seed: u64) -> bool {
-    holdout > 0.0 && (fnv1a(seed, split_key(path)) as f64 / u64::MAX as f64) < holdout
-}
-
-/// The last two segments of `path`: `label/name.jpg`.
-fn split_key(path: &str) -> &str {
-    let trimmed = path.trim_end_matches('/');
-    match trimmed.rmatch_indices('/').nth(1) {
-        Some((at, _)) => &trimmed[at + 1..],
-        None => trimmed,
-    }
+    /// The final classifier evaluated on each validation set (photos never
+    /// trained on; filled by the caller, e.g. `orchard train --validate`).
+    #[serde(default)]
+    pub validation: Vec<SetEvaluation>,
 }
 
 struct Fitted {
@@ -236,11 +228,18 @@ pub fn evaluate_labelled(classifier: &Classifier, rows: &[&TrainingRow]) -> (Eva
     )
 }
 
+/// How many groups ([`group_key`]) the photos of `rows` fall in.
+fn count_groups<'a>(rows: impl Iterator<Item = &'a TrainingRow>, block: u32) -> u64 {
+    rows.map(|r| group_key(&r.path, block))
+        .collect::<std::collections::BTreeSet<_>>()
+        .len() as u64
+}
+
 /// Trains a classifier on `rows` (all of width `dim`).
 ///
-/// 1. Photos are split by file into training and held-out parts
-///    ([`is_held_out`]); augmented variants follow their photo, and only
-///    original photos are evaluated.
+/// 1. Photos are split by group of near-identical shots into training and
+///    held-out parts ([`is_group_held_out`]); augmented variants follow
+///    their photo, and only original photos are evaluated.
 /// 2. The model fitted on the training part is evaluated on the held-out
 ///    real photos and studio shots separately, and the distance threshold
 ///    is the `distance_quantile` of the held-out real photos' distances
@@ -283,13 +282,15 @@ pub fn train(
     }
     let (held, kept): (Vec<&TrainingRow>, Vec<&TrainingRow>) = rows
         .iter()
-        .partition(|r| is_held_out(&r.path, opts.holdout, opts.seed));
+        .partition(|r| is_group_held_out(&r.path, opts.holdout, opts.seed, opts.group_block));
     let mut thresholds = Thresholds {
         max_distance: f32::INFINITY,
         distance_quantile: opts.distance_quantile,
         min_probability: opts.min_probability,
     };
     let held_originals: Vec<&TrainingRow> = held.into_iter().filter(|r| r.variant == 0).collect();
+    let groups = count_groups(rows.iter().filter(|r| r.variant == 0), opts.group_block);
+    let holdout_groups = count_groups(held_originals.iter().copied(), opts.group_block);
     let all: Vec<&TrainingRow> = rows.iter().collect();
     let split = !held_originals.is_empty() && !kept.is_empty();
     // Fit without the held-out photos (or on everything when nothing is
@@ -346,12 +347,15 @@ pub fn train(
             studio_photos,
             rows: fitted_rows as u64,
             holdout_photos: held_originals.len() as u64,
+            groups,
+            holdout_groups,
             holdout_real,
             holdout_studio,
             calibrated_on,
             iterations: fit_report.iterations,
             loss: fit_report.value,
             converged: fit_report.converged,
+            validation: Vec::new(),
         },
     ))
 }
@@ -380,26 +384,6 @@ mod tests {
     }
 
     #[test]
-    fn split_is_deterministic_and_near_the_share() {
-        let held = (0..10_000)
-            .filter(|i| is_held_out(&format!("p/{i}.jpg"), 0.2, 7))
-            .count();
-        assert!((1800..2200).contains(&held), "{held}");
-        assert_eq!(is_held_out("a.jpg", 0.2, 1), is_held_out("a.jpg", 0.2, 1));
-        assert!(!is_held_out("a.jpg", 0.0, 1));
-        // Where the collection lives does not matter.
-        for i in 0..200 {
-            let name = format!("apple/{i}.jpg");
-            assert_eq!(
-                is_held_out(&format!("file:///tmp/a1/photos/{name}"), 0.2, 7),
-                is_held_out(&format!("s3://bucket/x/{name}"), 0.2, 7),
-            );
-        }
-        assert_eq!(split_key("s3://b/p/apple/1.jpg"), "apple/1.jpg");
-        assert_eq!(split_key("1.jpg"), "1.jpg");
-    }
-
-    #[test]
     fn learns_separable_labels_and_calibrates() {
         let (classifier, report) = train(&rows(), 4, &TrainOptions::default()).unwrap();
         assert_eq!(classifier.labels, vec!["apple", "kiwi", "lemon"]);
@@ -416,6 +400,35 @@ mod tests {
             answers[1]
         );
         assert_eq!(answers[1].top.len(), 2);
+    }
+
+    #[test]
+    fn holds_out_whole_groups() {
+        let by_group = train(&rows(), 4, &TrainOptions::default()).unwrap().1;
+        // `photos/{c}/{i}.jpg`: per label folder, blocks of ten numbers.
+        assert_eq!(by_group.groups, 3 * 30);
+        assert!(by_group.holdout_groups > 5 && by_group.holdout_groups < 35);
+        assert!(by_group.validation.is_empty());
+        let by_file = TrainOptions {
+            group_block: 0,
+            ..TrainOptions::default()
+        };
+        let report = train(&rows(), 4, &by_file).unwrap().1;
+        assert_eq!(report.groups, 300);
+        assert_eq!(report.holdout_groups, report.holdout_photos);
+        // Reports of bundles made before groups load, as split by file.
+        let mut json = serde_json::to_value(&report).unwrap();
+        for field in ["groups", "holdout_groups", "validation"] {
+            json.as_object_mut().unwrap().remove(field);
+        }
+        json["options"]
+            .as_object_mut()
+            .unwrap()
+            .remove("group_block");
+        let old: TrainReport = serde_json::from_value(json).unwrap();
+        assert_eq!(old.options.group_block, 0);
+        assert_eq!(old.groups, 0);
+        assert!(old.validation.is_empty());
     }
 
     #[test]

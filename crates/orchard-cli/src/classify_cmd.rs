@@ -5,8 +5,8 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use orchard_classify::{
-    evaluate_labelled, facts_for, train, Answer, Bundle, Classifier, Evaluation, FeatureModel,
-    TrainOptions, TrainingRow,
+    evaluate_set, facts_for, train, Answer, Bundle, FeatureModel, TrainOptions, TrainingRow,
+    UnknownSpecies,
 };
 use orchard_engine::ModelRef;
 use orchard_model::{BackendKind, ModelHome};
@@ -16,27 +16,26 @@ use serde_json::json;
 use crate::args::{EvaluateArgs, IdentifyArgs, IdentifyFormat, RunArgs, TrainArgs};
 use crate::photo_inputs::{featurize_photos, featurizer, open_input, Input};
 use crate::setup::{resolve_model, runtime, storage_options};
-use crate::training_rows::{augmentation, labelled_rows};
+use crate::training_rows::{augmentation, LabelledSet, RowReader};
 
 /// `orchard train`.
 pub fn run_train(args: TrainArgs) -> Result<()> {
     let model = resolve_model(&args.model)?;
     let storage = storage_options(&args.storage)?;
     let augmentation = augmentation(&args)?;
-    let (rows, failed) = labelled_rows(
-        &args.inputs,
-        &model,
-        &args.glob,
-        &args.decode_options(),
-        &storage,
-        augmentation.as_ref(),
-    )?;
+    let mut reader = RowReader::new(&model, &args.glob, &args.decode_options(), &storage)?;
+    let training = reader.read_all(&args.inputs, augmentation.as_ref())?;
+    let validation = reader.read_all(&args.validate, None)?;
+    check_apart(&args.inputs, &training, &validation)?;
+    let failed: u64 = training.iter().map(|s| s.failed).sum();
+    let rows: Vec<TrainingRow> = training.into_iter().flat_map(|s| s.rows).collect();
     let options = TrainOptions {
         c: args.c,
         studio_weight: args.studio_weight,
         balance_classes: !args.no_class_balance,
         holdout: args.holdout,
         seed: args.seed,
+        group_block: args.group_block,
         distance_quantile: args.distance_quantile,
         min_probability: args.unsure_below,
         refit_all: !args.no_refit,
@@ -46,7 +45,13 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
         "training on {} rows ({failed} photos unreadable)",
         rows.len()
     );
-    let (classifier, report) = train(&rows, model.spec.feature_width, &options)?;
+    let (classifier, mut report) = train(&rows, model.spec.feature_width, &options)?;
+    for set in &validation {
+        let refs: Vec<&TrainingRow> = set.rows.iter().collect();
+        let mut evaluation = evaluate_set(&classifier, &set.name, &refs);
+        evaluation.unreadable = set.failed;
+        report.validation.push(evaluation);
+    }
     let bundle = Bundle {
         classifier,
         feature_model: FeatureModel {
@@ -68,6 +73,16 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
         report.iterations,
         if report.converged { "" } else { " (not converged)" }
     );
+    if report.holdout_photos > 0 {
+        let how = match report.options.group_block {
+            0 => "by file".to_string(),
+            block => format!("by group (label, series, shot number ÷ {block})"),
+        };
+        println!(
+            "held out {how}: {} photos in {} of {} groups",
+            report.holdout_photos, report.holdout_groups, report.groups
+        );
+    }
     for (name, eval) in [
         ("real photos", &report.holdout_real),
         ("studio shots", &report.holdout_studio),
@@ -82,6 +97,9 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
             );
         }
     }
+    for evaluation in &report.validation {
+        println!("validation {}", evaluation.summary());
+    }
     println!(
         "not sure when the distance exceeds {:.1} (the {:.0} % quantile of {}) or the top probability is below {}",
         bundle.classifier.thresholds.max_distance,
@@ -89,6 +107,34 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
         report.calibrated_on,
         bundle.classifier.thresholds.min_probability
     );
+    Ok(())
+}
+
+/// Refuses validation sets that share an input or a photo with training.
+fn check_apart(
+    inputs: &[String],
+    training: &[LabelledSet],
+    validation: &[LabelledSet],
+) -> Result<()> {
+    let trained: std::collections::HashSet<&str> = training
+        .iter()
+        .flat_map(|s| s.rows.iter().map(|r| r.path.as_str()))
+        .collect();
+    for set in validation {
+        if inputs.contains(&set.name) {
+            bail!("{} is both a training input and a validation set", set.name);
+        }
+        if let Some(r) = set.rows.iter().find(|r| trained.contains(r.path.as_str())) {
+            bail!(
+                "{} is both a training photo and in the validation set {}: a validation set must never be trained on",
+                r.path,
+                set.name
+            );
+        }
+        if set.rows.is_empty() {
+            bail!("the validation set {} has no labelled photos", set.name);
+        }
+    }
     Ok(())
 }
 
@@ -120,56 +166,97 @@ pub fn load_bundle(dir: &Path, run: &RunArgs) -> Result<(Bundle, ModelRef)> {
     Ok((bundle, model))
 }
 
-/// `orchard evaluate`.
+/// `orchard evaluate`: one table per input set, then the total.
 pub fn run_evaluate(args: EvaluateArgs) -> Result<()> {
     let (bundle, model) = load_bundle(&args.classifier, &args.run)?;
     let storage = storage_options(&args.run.storage)?;
-    let (rows, failed) = labelled_rows(
-        &args.inputs,
-        &model,
-        &args.run.glob,
-        &args.run.decode_options(),
-        &storage,
-        None,
-    )?;
-    let evaluation = evaluate_rows(&bundle.classifier, &rows)?;
-    print!("{}", evaluation.to_table());
-    if failed > 0 {
-        println!("\n{failed} photos could not be read and are not counted");
+    let mut reader = RowReader::new(&model, &args.run.glob, &args.run.decode_options(), &storage)?;
+    let sets = reader.read_all(&args.inputs, None)?;
+    let classifier = &bundle.classifier;
+    let mut evaluations = Vec::new();
+    for set in &sets {
+        let refs: Vec<&TrainingRow> = set.rows.iter().collect();
+        let mut evaluation = evaluate_set(classifier, &set.name, &refs);
+        evaluation.unreadable = set.failed;
+        for (label, n) in &evaluation.unknown.labels {
+            tracing::warn!(
+                "{}: {n} photos labelled `{label}`, a label the classifier does not know, are counted apart",
+                set.name
+            );
+        }
+        evaluations.push(evaluation);
+    }
+    let all: Vec<&TrainingRow> = sets.iter().flat_map(|s| s.rows.iter()).collect();
+    let mut total = evaluate_set(classifier, "total", &all);
+    total.unreadable = sets.iter().map(|s| s.failed).sum();
+    let Some(known) = &total.known else {
+        bail!(
+            "no photo has a label the classifier knows ({})",
+            classifier.labels.join(", ")
+        );
+    };
+    for evaluation in &evaluations {
+        println!("== {} ==", evaluation.name);
+        match &evaluation.known {
+            Some(e) => print!("{}", e.to_table()),
+            None => println!("no photo of a species the classifier knows"),
+        }
+        print_unknown(&evaluation.unknown);
+        println!();
+    }
+    if evaluations.len() > 1 {
+        println!("== total ({} sets) ==", evaluations.len());
+        print!("{}", known.to_table());
+        print_unknown(&total.unknown);
+        println!("\naccuracy per set:");
+        for evaluation in evaluations.iter().chain([&total]) {
+            println!("  {}", evaluation.summary());
+        }
+    }
+    if total.unreadable > 0 {
+        println!(
+            "\n{} photos could not be read and are not counted",
+            total.unreadable
+        );
     }
     if let Some(path) = &args.json {
-        std::fs::write(path, serde_json::to_string_pretty(&evaluation)?)
+        // The total's metrics at the top level, as before sets; then each set.
+        let mut json = serde_json::to_value(known)?;
+        json["unknown"] = serde_json::to_value(&total.unknown)?;
+        json["unreadable"] = total.unreadable.into();
+        json["sets"] = serde_json::to_value(&evaluations)?;
+        std::fs::write(path, serde_json::to_string_pretty(&json)?)
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(())
 }
 
-/// Evaluates the rows whose label the classifier knows; the others are
-/// counted apart, with a warning.
-fn evaluate_rows(classifier: &Classifier, rows: &[TrainingRow]) -> Result<Evaluation> {
-    let mut unknown = std::collections::BTreeMap::<String, u64>::new();
-    let known: Vec<&TrainingRow> = rows
+fn print_unknown(unknown: &UnknownSpecies) {
+    if unknown.photos == 0 {
+        return;
+    }
+    let answered: Vec<String> = unknown
+        .answered_as
         .iter()
-        .filter(|r| {
-            let knows = classifier.labels.contains(&r.label);
-            if !knows {
-                *unknown.entry(r.label.clone()).or_default() += 1;
-            }
-            knows
-        })
+        .map(|(label, n)| format!("{label} {n}"))
         .collect();
-    for (label, n) in &unknown {
-        tracing::warn!(
-            "{n} photos labelled `{label}`, a label the classifier does not know, are not counted"
-        );
-    }
-    if known.is_empty() {
-        bail!(
-            "no photo has a label the classifier knows ({})",
-            classifier.labels.join(", ")
-        );
-    }
-    Ok(evaluate_labelled(classifier, &known).0)
+    println!(
+        "unknown species    {} photos ({}); answered as a sure fruit {} ({:.4}){}",
+        unknown.photos,
+        unknown
+            .labels
+            .iter()
+            .map(|(label, n)| format!("{label} {n}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        unknown.answered_sure,
+        unknown.sure_rate().unwrap_or(0.0),
+        if answered.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", answered.join(", "))
+        }
+    );
 }
 
 /// The JSON object `identify --format jsonl` prints for an answer.

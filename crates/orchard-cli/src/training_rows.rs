@@ -4,10 +4,11 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use orchard_classify::{Augmentation, TrainingRow};
+use orchard_classify::{Augmentation, Featurizer, TrainingRow};
 use orchard_engine::ModelRef;
 use orchard_image::{AugmentParts, Augmenter, DecodeOptions};
 use orchard_source::{PhotoGlob, StorageOptions};
+use tokio::runtime::Runtime;
 
 use crate::args::{TrainArgs, GLOB};
 use crate::photo_inputs::{featurize_photos, featurizer, open_input, Input};
@@ -54,23 +55,68 @@ fn walk_images(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// Labelled rows of every input: photos featurized with `model` (and
-/// augmented), outputs' rows checked against `model`'s sha256.
-pub fn labelled_rows(
-    inputs: &[String],
-    model: &ModelRef,
-    glob: &str,
-    decode: &DecodeOptions,
-    storage: &StorageOptions,
-    augmentation: Option<&Augmentation>,
-) -> Result<(Vec<TrainingRow>, u64)> {
-    let rt = runtime()?;
-    let glob = PhotoGlob::new(glob)?;
-    let mut rows = Vec::new();
-    let mut failed = 0u64;
-    let mut loaded = None;
-    for input in inputs {
-        match open_input(&rt, input, &glob, storage)? {
+/// The labelled rows of one input (a photo folder or an extraction output).
+pub struct LabelledSet {
+    /// The input as given.
+    pub name: String,
+    /// Its labelled rows (photos and their augmented variants).
+    pub rows: Vec<TrainingRow>,
+    /// Photos that could not be read or decoded.
+    pub failed: u64,
+}
+
+/// Reads inputs into labelled rows: photos featurized with one model (loaded
+/// once, at the first photo folder) and augmented, outputs' rows checked
+/// against the model's sha256.
+pub struct RowReader<'a> {
+    rt: Runtime,
+    model: &'a ModelRef,
+    glob: PhotoGlob,
+    decode: DecodeOptions,
+    storage: &'a StorageOptions,
+    featurizer: Option<Featurizer>,
+}
+
+impl<'a> RowReader<'a> {
+    /// A reader of photos matching `glob`, featurized with `model`.
+    pub fn new(
+        model: &'a ModelRef,
+        glob: &str,
+        decode: &DecodeOptions,
+        storage: &'a StorageOptions,
+    ) -> Result<Self> {
+        Ok(RowReader {
+            rt: runtime()?,
+            model,
+            glob: PhotoGlob::new(glob)?,
+            decode: decode.clone(),
+            storage,
+            featurizer: None,
+        })
+    }
+
+    /// The labelled rows of every input, one set per input, in order.
+    pub fn read_all(
+        &mut self,
+        inputs: &[String],
+        augmentation: Option<&Augmentation>,
+    ) -> Result<Vec<LabelledSet>> {
+        inputs
+            .iter()
+            .map(|input| self.read(input, augmentation))
+            .collect()
+    }
+
+    /// The labelled rows of `input` (unlabelled photos are left out).
+    pub fn read(
+        &mut self,
+        input: &str,
+        augmentation: Option<&Augmentation>,
+    ) -> Result<LabelledSet> {
+        let model = self.model;
+        let mut rows = Vec::new();
+        let mut failed = 0u64;
+        match open_input(&self.rt, input, &self.glob, self.storage)? {
             Input::Features {
                 rows: table,
                 model: made_by,
@@ -78,7 +124,6 @@ pub fn labelled_rows(
                 if let Some((name, sha)) = made_by.filter(|(_, sha)| *sha != model.sha256) {
                     bail!("{input} holds features of model `{name}` (sha256 {sha}), not of {} (sha256 {}): extract it again with this model, or pass --model", model.spec.name, model.sha256);
                 }
-                let before = rows.len();
                 rows.extend(table.into_iter().filter_map(|r| {
                     Some(TrainingRow {
                         path: r.path,
@@ -88,17 +133,17 @@ pub fn labelled_rows(
                         features: r.features,
                     })
                 }));
-                tracing::info!("{input}: {} labelled feature rows", rows.len() - before);
+                tracing::info!("{input}: {} labelled feature rows", rows.len());
             }
             Input::Photos(photos) => {
                 let photos: Vec<_> = photos.into_iter().filter(|p| p.label.is_some()).collect();
-                if loaded.is_none() {
-                    loaded = Some(featurizer(model, decode.clone())?);
+                if self.featurizer.is_none() {
+                    self.featurizer = Some(featurizer(model, self.decode.clone())?);
                 }
-                let f = loaded.as_ref().expect("loaded above");
+                let f = self.featurizer.as_ref().expect("loaded above");
                 let dim = f.dim();
                 featurize_photos(
-                    &rt,
+                    &self.rt,
                     f,
                     &photos,
                     augmentation,
@@ -126,6 +171,10 @@ pub fn labelled_rows(
                 )?;
             }
         }
+        Ok(LabelledSet {
+            name: input.to_string(),
+            rows,
+            failed,
+        })
     }
-    Ok((rows, failed))
 }

@@ -33,17 +33,46 @@ fn trains_on_an_extraction_output_and_identifies_photos() {
         out.to_str().unwrap(),
         "--keep-features",
     ]));
+    // A validation set never trained on: real shop photos of two species
+    // it knows and one it does not.
+    let val = validation_set(tmp.path());
+    let refused = orchard(&[
+        "train",
+        out.to_str().unwrap(),
+        "--classifier",
+        model.to_str().unwrap(),
+        "--validate",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        err.contains("both a training input and a validation set"),
+        "{err}"
+    );
     let trained = orchard(&[
         "train",
         out.to_str().unwrap(),
         "--classifier",
         model.to_str().unwrap(),
+        "--validate",
+        val.to_str().unwrap(),
     ]);
     assert_ok(&trained);
+    let printed = stdout(&trained);
+    assert!(printed.contains("classifier written to"), "{printed}");
     assert!(
-        stdout(&trained).contains("classifier written to"),
-        "{}",
-        stdout(&trained)
+        printed.contains("held out by group (label, series, shot number ÷ 10)"),
+        "{printed}"
+    );
+    let line = format!("validation {}: accuracy ", val.display());
+    assert!(
+        printed.contains(&line) && printed.contains("on 6 photos"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("unknown species: 3 photos (kiwi)"),
+        "{printed}"
     );
 
     // The bundle: versioned, pinned to the model, with held-out metrics.
@@ -61,6 +90,20 @@ fn trains_on_an_extraction_output_and_identifies_photos() {
     let held = &meta["training"]["holdout_real"];
     assert!(held["rows"].as_u64().unwrap() > 300, "{held}");
     assert!(held["accuracy"].as_f64().unwrap() >= 0.98, "{held}");
+    // Held out by group: runs of ten rotation frames (`r_32_100.jpg`).
+    let groups = meta["training"]["groups"].as_u64().unwrap();
+    assert!((150..300).contains(&groups), "{groups}");
+    assert_eq!(meta["training"]["options"]["group_block"], 10);
+    // The validation set's figures are saved in the bundle.
+    let validation = &meta["training"]["validation"];
+    assert_eq!(validation.as_array().unwrap().len(), 1, "{validation}");
+    let set = &validation[0];
+    assert_eq!(set["name"], val.to_str().unwrap());
+    assert_eq!(set["photos"], 9);
+    assert_eq!(set["known"]["rows"], 6);
+    assert!(set["known"]["accuracy"].as_f64().is_some(), "{set}");
+    assert_eq!(set["unknown"]["photos"], 3);
+    assert_eq!(set["unknown"]["labels"]["kiwi"], 3);
 
     // identify: one JSON line per photo, a bad photo reported, not fatal.
     let photos = tmp.path().join("photos");
@@ -114,26 +157,38 @@ fn trains_on_an_extraction_output_and_identifies_photos() {
         stdout(&text)
     );
 
-    // evaluate on the extraction output: table and JSON.
+    // evaluate on the extraction output and the photos: a table per set,
+    // the total, and JSON.
     let json = tmp.path().join("eval.json");
     let evaluated = orchard(&[
         "evaluate",
         model.to_str().unwrap(),
         out.to_str().unwrap(),
+        val.to_str().unwrap(),
         "--json",
         json.to_str().unwrap(),
     ]);
     assert_ok(&evaluated);
+    let printed = stdout(&evaluated);
+    assert!(printed.contains("macro F1"), "{printed}");
     assert!(
-        stdout(&evaluated).contains("macro F1"),
-        "{}",
-        stdout(&evaluated)
+        printed.contains(&format!("== {} ==", out.display()))
+            && printed.contains(&format!("== {} ==", val.display()))
+            && printed.contains("== total (2 sets) ==")
+            && printed.contains("accuracy per set:"),
+        "{printed}"
     );
     let metrics: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
-    assert_eq!(metrics["rows"], 1962);
+    assert_eq!(metrics["rows"], 1962 + 6);
     assert!(metrics["accuracy"].as_f64().unwrap() > 0.98);
     assert_eq!(metrics["confusion"].as_array().unwrap().len(), 4);
+    assert_eq!(metrics["unknown"]["photos"], 3);
+    let sets = metrics["sets"].as_array().unwrap();
+    assert_eq!(sets.len(), 2);
+    assert_eq!(sets[0]["known"]["rows"], 1962);
+    assert!(sets[0]["known"]["accuracy"].as_f64().unwrap() > 0.98);
+    assert_eq!(sets[1]["known"]["rows"], 6);
 
     // A bundle made for another feature model is refused, clearly.
     let text = std::fs::read_to_string(model.join("classifier.json")).unwrap();
@@ -154,6 +209,24 @@ fn trains_on_an_extraction_output_and_identifies_photos() {
         err.contains("was trained on features of model `mobilenet_v2`") && err.contains("retrain"),
         "{err}"
     );
+}
+
+/// Three real shop photos each of apple and lemon (species the sample
+/// knows) and of kiwi (one it does not), from the validation split.
+fn validation_set(root: &Path) -> PathBuf {
+    let val = root.join("validation");
+    for label in ["apple", "lemon", "kiwi"] {
+        let mut files: Vec<_> = std::fs::read_dir(data_dir("grocery-store-val").join(label))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        std::fs::create_dir_all(val.join(label)).unwrap();
+        for f in &files[..3] {
+            std::os::unix::fs::symlink(f, val.join(label).join(f.file_name().unwrap())).unwrap();
+        }
+    }
+    val
 }
 
 /// The grocery photos split by file, deterministically: per variety (the

@@ -29,9 +29,18 @@ pub struct TrainArgs {
     /// Folder of background photos for compositing (default: generated backgrounds).
     #[arg(long)]
     pub backgrounds: Option<PathBuf>,
-    /// Share of photos held out (split by file) to calibrate "not sure" and evaluate.
+    /// Share of photo groups held out to calibrate "not sure" and evaluate; a
+    /// group is a label, a series (the file name without its trailing
+    /// numbers) and a block of --group-block consecutive numbers.
     #[arg(long, default_value_t = 0.2)]
     pub holdout: f64,
+    /// Consecutive shot numbers held out together (0: split by file).
+    #[arg(long, default_value_t = orchard_classify::DEFAULT_GROUP_BLOCK)]
+    pub group_block: u32,
+    /// Labelled photo folders or extraction outputs never trained on: the
+    /// final classifier is evaluated on each one separately (repeatable).
+    #[arg(long, value_name = "DIR", num_args = 1..)]
+    pub validate: Vec<String>,
     /// Seed of the split and of augmentation.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
