@@ -95,3 +95,4 @@ cargo build --release --workspace --all-targets
 
 step "Default model (orchard model fetch mobilenet_v2)"
 "$target/release/orchard" model fetch mobilenet_v2 --python .venv/bin/python
+"$target/release/orchard" model fetch efficientnet_lite2 --python .venv/bin/python

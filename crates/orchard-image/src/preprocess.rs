@@ -6,7 +6,9 @@
 //! * Keras (`mobilenet_v2.preprocess_input`, mode `"tf"`): `x / 127.5 − 1`;
 //! * Torch (`ToTensor` + `Normalize`): `(x / 255 − mean[c]) / std[c]` with
 //!   mean `[0.485, 0.456, 0.406]`, std `[0.229, 0.224, 0.225]`;
-//! * None: `x`.
+//! * None: `x`;
+//! * Centered128 (TF EfficientNet-Lite, `MEAN_RGB = 127`, `STDDEV_RGB = 128`):
+//!   `(x − 127) / 128`, exact in `f32`.
 //!
 //! Each channel has only 256 possible inputs, so a 3×256 lookup table is
 //! built once per spec and the per-pixel work is a table lookup.
@@ -32,6 +34,7 @@ impl Normalization {
                 (x / 255.0 - IMAGENET_MEAN[c]) / IMAGENET_STD[c]
             }
             Normalization::None => x,
+            Normalization::Centered128 => (x - 127.0) / 128.0,
         }
     }
 }
@@ -146,5 +149,36 @@ mod tests {
         assert_eq!(err.stage(), "preprocess");
         let wrong = RgbImage::new(1, 2);
         assert!(preprocess_into(&wrong, &spec, &mut out).is_err());
+    }
+
+    #[test]
+    fn centered128_values_and_serde_names() {
+        let n = Normalization::Centered128;
+        assert_eq!(n.apply(0, 0), -127.0 / 128.0);
+        assert_eq!(n.apply(127, 1), 0.0);
+        assert_eq!(n.apply(255, 2), 1.0);
+        for x in 0..=255u8 {
+            assert_eq!(n.apply(x, 0), (f64::from(x) - 127.0) as f32 / 128.0);
+        }
+        let spec = PreprocessSpec {
+            width: 1,
+            height: 1,
+            layout: Layout::Nhwc,
+            normalization: n,
+        };
+        let img = RgbImage::from_raw(1, 1, vec![63, 127, 191]).unwrap();
+        let mut out = [0f32; 3];
+        preprocess_into(&img, &spec, &mut out).unwrap();
+        assert_eq!(out, [-0.5, 0.0, 0.5]);
+        // Serde names: the existing ones unchanged, the new one lowercase.
+        for (n, name) in [
+            (Normalization::Keras, "\"keras\""),
+            (Normalization::Torch, "\"torch\""),
+            (Normalization::None, "\"none\""),
+            (Normalization::Centered128, "\"centered128\""),
+        ] {
+            assert_eq!(serde_json::to_string(&n).unwrap(), name);
+            assert_eq!(serde_json::from_str::<Normalization>(name).unwrap(), n);
+        }
     }
 }

