@@ -20,11 +20,26 @@ use crate::training_rows::{augmentation, LabelledSet, RowReader};
 
 /// `orchard train`.
 pub fn run_train(args: TrainArgs) -> Result<()> {
-    let model = resolve_model(&args.model)?;
+    let mut model = resolve_model(&args.model)?;
     let storage = storage_options(&args.storage)?;
-    let augmentation = augmentation(&args)?;
+    let mut tuning = None;
+    let training = if args.fine_tune.fine_tune {
+        // The backbone is tuned first; the classifier is fitted on its features.
+        let tuned = crate::finetune_cmd::fine_tune_backbone(&args, &model, &storage)?;
+        model = tuned.model;
+        tuning = Some(json!({
+            "model": model.spec.name,
+            "sha256": model.sha256,
+            "export_check_cosine": tuned.export_cosine,
+            "report": tuned.report,
+        }));
+        tuned.training
+    } else {
+        let augmentation = augmentation(&args)?;
+        RowReader::new(&model, &args.glob, &args.decode_options(), &storage)?
+            .read_all(&args.inputs, augmentation.as_ref())?
+    };
     let mut reader = RowReader::new(&model, &args.glob, &args.decode_options(), &storage)?;
-    let training = reader.read_all(&args.inputs, augmentation.as_ref())?;
     let validation = reader.read_all(&args.validate, None)?;
     check_apart(&args.inputs, &training, &validation)?;
     let failed: u64 = training.iter().map(|s| s.failed).sum();
@@ -62,6 +77,12 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
         training: Some(report.clone()),
     };
     bundle.save(&args.classifier)?;
+    if let Some(tuning) = tuning {
+        // How the backbone was tuned: every epoch's figures, next to the bundle.
+        let path = args.classifier.join("fine_tuning.json");
+        std::fs::write(&path, serde_json::to_vec_pretty(&tuning)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
     println!("classifier written to {}", args.classifier.display());
     println!(
         "{} labels, {} photos ({} studio shots), {} rows fitted, {} held out; L-BFGS {} iterations{}",
@@ -170,7 +191,8 @@ pub fn load_bundle(dir: &Path, run: &RunArgs) -> Result<(Bundle, ModelRef)> {
 pub fn run_evaluate(args: EvaluateArgs) -> Result<()> {
     let (bundle, model) = load_bundle(&args.classifier, &args.run)?;
     let storage = storage_options(&args.run.storage)?;
-    let mut reader = RowReader::new(&model, &args.run.glob, &args.run.decode_options(), &storage)?;
+    let mut reader = RowReader::new(&model, &args.run.glob, &args.run.decode_options(), &storage)?
+        .with_tta(args.run.tta);
     let sets = reader.read_all(&args.inputs, None)?;
     let classifier = &bundle.classifier;
     let mut evaluations = Vec::new();
@@ -278,7 +300,7 @@ pub fn run_identify(args: IdentifyArgs) -> Result<()> {
     let storage = storage_options(&args.run.storage)?;
     let rt = runtime()?;
     let glob = PhotoGlob::new(&args.run.glob)?;
-    let f = featurizer(&model, args.run.decode_options())?;
+    let f = featurizer(&model, args.run.decode_options())?.with_tta(args.run.tta);
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut failures = 0u64;

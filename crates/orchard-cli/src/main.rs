@@ -6,6 +6,7 @@ mod classify_cmd;
 mod commands;
 mod cost_cmd;
 mod cpu;
+mod finetune_cmd;
 mod photo_inputs;
 mod progress;
 mod quantize_cmd;

@@ -184,6 +184,7 @@ pub fn fetch_preset(
             python: python.display().to_string(),
         },
         created_at: rfc3339_now(),
+        fine_tuning: None,
         quantization: None,
     };
     let json = serde_json::to_vec_pretty(&manifest)

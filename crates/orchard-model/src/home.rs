@@ -62,7 +62,7 @@ pub struct ConverterInfo {
 
 /// Contents of `models/<name>.json`, written by
 /// [`fetch_preset`](crate::fetch_preset).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelManifest {
     /// What the model expects and produces.
     pub spec: ModelSpec,
@@ -77,6 +77,9 @@ pub struct ModelManifest {
     /// For an int8 variant: how it was quantized.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quantization: Option<crate::quantization::QuantizationInfo>,
+    /// For a fine-tuned model: its parent and training set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fine_tuning: Option<crate::tuning::FineTuningInfo>,
 }
 
 /// Overrides for models given as a path to an `.onnx` file without a manifest.

@@ -36,6 +36,7 @@ pub mod quantization;
 pub mod quantize;
 pub mod spec;
 pub mod tract_backend;
+pub mod tuning;
 
 pub use backend::{effective_lanes, effective_threads, BackendKind, InferenceBackend};
 pub use cache::cached;
@@ -56,3 +57,4 @@ pub use quantize::{
 };
 pub use spec::ModelSpec;
 pub use tract_backend::TractBackend;
+pub use tuning::{install_fine_tuned, FineTuningInfo};

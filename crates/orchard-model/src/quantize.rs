@@ -174,6 +174,7 @@ pub fn quantize_model(
             python: python.display().to_string(),
         },
         created_at: rfc3339_now(),
+        fine_tuning: None,
         quantization: Some(QuantizationInfo {
             from_model: source.spec.name.clone(),
             from_sha256: source.sha256.clone(),

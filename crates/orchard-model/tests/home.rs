@@ -29,6 +29,7 @@ fn manifest(spec_name: &str, sha256: &str) -> ModelManifest {
             python: "python3".into(),
         },
         created_at: "2025-01-01T00:00:00Z".into(),
+        fine_tuning: None,
         quantization: None,
     }
 }

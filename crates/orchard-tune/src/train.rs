@@ -77,7 +77,7 @@ impl Default for FineTuneOptions {
             weight_decay: 1e-4,
             label_smoothing: 0.1,
             patience: 3,
-            probe_steps: 300,
+            probe_steps: 200,
             logit_scale: 16.0,
             seed: 42,
         }
@@ -219,28 +219,27 @@ fn probe(
     data: &TuneData,
     opts: &FineTuneOptions,
 ) -> Result<f64, TuneError> {
+    // The photos themselves (not their variants): cheap, and enough to
+    // start the classifier where the frozen features put it.
     let maps: Vec<&[f32]> = data
         .train
         .iter()
-        .flat_map(|p| p.variants.iter().map(Vec::as_slice))
+        .map(|p| p.variants[0].as_slice())
         .collect();
-    let targets: Vec<u32> = data
-        .train
+    let targets: Vec<u32> = data.train.iter().map(|p| p.label).collect();
+    let per_row: Vec<f32> = class_balanced(data.train, data.classes)
         .iter()
-        .flat_map(|p| std::iter::repeat_n(p.label, p.variants.len()))
-        .collect();
-    let weights = class_balanced(data.train, data.classes);
-    let per_row: Vec<f32> = data
-        .train
-        .iter()
-        .zip(&weights)
-        .flat_map(|(p, w)| {
-            std::iter::repeat_n(*w as f32 / p.variants.len() as f32, p.variants.len())
-        })
+        .map(|&w| w as f32)
         .collect();
     let total: f32 = per_row.iter().sum();
     let dtype = tail.dtype();
+    let started = Instant::now();
     let f = tail_features(tail, data.grid, &maps)?;
+    tracing::info!(
+        "linear probe: features of {} photos in {:.1} s",
+        maps.len(),
+        started.elapsed().as_secs_f64()
+    );
     let f =
         Tensor::from_vec(f, (maps.len(), tail.feature_width()), &Device::Cpu)?.to_dtype(dtype)?;
     let y = Tensor::from_vec(targets, maps.len(), &Device::Cpu)?;
@@ -262,6 +261,11 @@ fn probe(
         last = loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
         opt.backward_step(&loss)?;
     }
+    tracing::info!(
+        "linear probe: {} steps in {:.1} s, loss {last:.4}",
+        opts.probe_steps,
+        started.elapsed().as_secs_f64()
+    );
     Ok(last)
 }
 

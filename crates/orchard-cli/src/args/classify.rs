@@ -23,7 +23,7 @@ pub struct TrainArgs {
     /// Augmented variants per training photo (0 = none; the default, measured best).
     #[arg(long, default_value_t = 0)]
     pub augment: u32,
-    /// Which augmentations: background,crop,flip,color,blur or all.
+    /// Which augmentations: background,crop,flip,color,blur,scale or all.
     #[arg(long, default_value = "all")]
     pub augment_parts: String,
     /// Folder of background photos for compositing (default: generated backgrounds).
@@ -72,6 +72,8 @@ pub struct TrainArgs {
     #[arg(long)]
     pub fast_decode: bool,
     #[command(flatten)]
+    pub fine_tune: super::FineTuneArgs,
+    #[command(flatten)]
     pub model: ModelArgs,
     #[command(flatten)]
     pub storage: StorageArgs,
@@ -101,6 +103,13 @@ pub struct RunArgs {
     /// Override the bundle's probability threshold for "not sure".
     #[arg(long)]
     pub unsure_below: Option<f32>,
+    /// Test-time augmentation: answer on the mean of the features of N fixed
+    /// views of each photo (the photo, its mirror image, the centre crop
+    /// (80 % of each side) and its mirror image, then the four corner
+    /// crops). Costs N times the inference (for `serve`, N times the model
+    /// time per photo); 1 = off. Extraction outputs are used as they are.
+    #[arg(long, default_value_t = 1, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=8))]
+    pub tta: usize,
     #[command(flatten)]
     pub storage: StorageArgs,
 }

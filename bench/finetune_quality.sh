@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The quality table of BENCHMARKS.md ("Right on photos it has never seen"):
+# the default fruit model trained frozen, fine-tuned, and on other backbones,
+# each measured on photos of other store visits (grocery-store-val, never
+# trained on), on held-out groups of the training photos, and on things that
+# are not fruit (scikit-image's and scikit-learn's sample photos).
+#   bench/finetune_quality.sh [OUT_DIR] [config...]
+# configs: frozen, finetune, finetune2 (two blocks), effnet (efficientnet_lite2 frozen)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=${1:-/tmp/orchard-quality}
+shift || true
+configs=${*:-frozen finetune}
+target=${CARGO_TARGET_DIR:-$(pwd)/target}
+orchard="$target/release/orchard"
+data=../shared/data
+mkdir -p "$out"
+[ -d "$out/nonfruit" ] || .venv/bin/python tests/python/nonfruit_photos.py "$out/nonfruit" >/dev/null
+for config in $configs; do
+  case $config in
+    frozen) flags=() ;;
+    finetune) flags=(--fine-tune --tuned-model fruit-ft-bench) ;;
+    finetune2) flags=(--fine-tune --tune-blocks 2 --tuned-model fruit-ft2-bench) ;;
+    effnet) flags=(--model efficientnet_lite2) ;;
+    *) echo "unknown config $config" >&2; exit 2 ;;
+  esac
+  echo "== $config: orchard train $data/fruits360-species $data/grocery-store-train --validate $data/grocery-store-val ${flags[*]}"
+  start=$(date +%s)
+  "$orchard" train "$data/fruits360-species" "$data/grocery-store-train" \
+    --classifier "$out/$config" --validate "$data/grocery-store-val" "${flags[@]}" | tee "$out/$config.train.txt"
+  echo "train took $(( $(date +%s) - start )) s"
+  "$orchard" identify "$out/$config" "$out/nonfruit" --format jsonl > "$out/$config.nonfruit.jsonl"
+  python3 -c "
+import json,sys
+rows=[json.loads(l) for l in open('$out/$config.nonfruit.jsonl')]
+print(f'non-fruit answered as a sure fruit: {sum(r[\"sure\"] for r in rows)} of {len(rows)}')"
+done

@@ -1,0 +1,33 @@
+//! `orchard train --fine-tune` arguments.
+
+use clap::Args;
+
+/// How `train` fine-tunes the backbone before fitting the classifier.
+#[derive(Debug, Clone, Args)]
+pub struct FineTuneArgs {
+    /// Fine-tune the backbone's last blocks and final 1x1 conv on the
+    /// labelled photos first (BatchNorm frozen, augmented, class-balanced,
+    /// early-stopped on held-out groups), export it as a new ONNX model in
+    /// $ORCHARD_HOME, and fit the classifier on its features.
+    #[arg(long)]
+    pub fine_tune: bool,
+    /// Inverted-residual blocks trained, counted from the last (1 to 3).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=3))]
+    pub tune_blocks: u32,
+    /// Most epochs (early stopping usually ends sooner).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=200))]
+    pub tune_epochs: u32,
+    /// Augmented variants cached per photo (besides the photo itself).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(0..=32))]
+    pub tune_variants: u32,
+    /// Peak learning rate of the backbone's blocks (the classifier's is 10x).
+    #[arg(long, default_value_t = 3e-4)]
+    pub tune_lr: f64,
+    /// Samples per optimiser step.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(2..=4096))]
+    pub tune_batch: u32,
+    /// Name the fine-tuned model is installed under in $ORCHARD_HOME
+    /// (default: `<parent>-ft-<first 12 hex digits of its sha256>`).
+    #[arg(long)]
+    pub tuned_model: Option<String>,
+}
