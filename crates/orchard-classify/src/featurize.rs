@@ -1,6 +1,8 @@
 //! Photo bytes → features with the same decoding, resizing and
 //! preprocessing as `orchard extract`, optionally with augmented variants,
-//! on every core (one inference lane per worker).
+//! on every core (one inference lane per worker); with test-time
+//! augmentation ([`Featurizer::with_tta`]) each photo's features are the mean
+//! over a few fixed views of it ([`crate::tta`]).
 
 use std::sync::Arc;
 
@@ -12,6 +14,8 @@ use orchard_model::{InferenceBackend, ModelError};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use rayon::prelude::*;
+
+use crate::tta::{mean_views, tta_view, MAX_TTA};
 
 /// Augmented variants to make of each photo.
 #[derive(Debug, Clone)]
@@ -27,7 +31,8 @@ pub struct Augmentation {
 /// The features of one photo and of its variants.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PhotoFeatures {
-    /// `(1 + variants) × dim` values: the photo first, then its variants.
+    /// `(1 + variants) × dim` values: the photo first, then its variants
+    /// (each the mean over its test-time views when there are several).
     pub features: Vec<f32>,
     /// Whether the photo looks like a studio shot (white background).
     pub studio: bool,
@@ -50,6 +55,7 @@ pub struct Featurizer {
     backend: Arc<dyn InferenceBackend>,
     spec: PreprocessSpec,
     decode: DecodeOptions,
+    tta: usize,
 }
 
 impl std::fmt::Debug for Featurizer {
@@ -57,6 +63,7 @@ impl std::fmt::Debug for Featurizer {
         f.debug_struct("Featurizer")
             .field("backend", &self.backend)
             .field("spec", &self.spec)
+            .field("tta", &self.tta)
             .finish()
     }
 }
@@ -65,14 +72,31 @@ impl std::fmt::Debug for Featurizer {
 const TASK_PHOTOS: usize = 8;
 
 impl Featurizer {
-    /// A featurizer over `backend`, decoding with `decode`.
+    /// A featurizer over `backend`, decoding with `decode`; one view per
+    /// photo (no test-time augmentation).
     pub fn new(backend: Arc<dyn InferenceBackend>, decode: DecodeOptions) -> Featurizer {
         let spec = backend.spec().preprocess();
         Featurizer {
             backend,
             spec,
             decode,
+            tta: 1,
         }
+    }
+
+    /// The same featurizer with test-time augmentation over `views` fixed
+    /// views of each photo (clamped to `1..=MAX_TTA`; 1 = off): the photo,
+    /// its flip, the centre crop and its flip, then corner crops
+    /// ([`crate::tta_view`]). Each photo's features are the mean of its
+    /// views' features; the model runs `views` times as often.
+    pub fn with_tta(mut self, views: usize) -> Featurizer {
+        self.tta = views.clamp(1, MAX_TTA);
+        self
+    }
+
+    /// Views per photo (1 = no test-time augmentation).
+    pub fn tta(&self) -> usize {
+        self.tta
     }
 
     /// The model.
@@ -99,20 +123,77 @@ impl Featurizer {
         Ok(input)
     }
 
-    /// Features of decoded images, in one inference call.
+    /// One photo's model inputs, one per test-time view (`tta() ×
+    /// tensor_len` values, the photo itself first): with one view exactly
+    /// [`Featurizer::prepare`]; otherwise the photo decoded once and each
+    /// view resized and normalised as [`Featurizer::embed`] does. The
+    /// features the model gives for them go through [`Featurizer::pool`].
+    pub fn prepare_views(&self, bytes: &[u8]) -> Result<Vec<f32>, ImageError> {
+        if self.tta == 1 {
+            return self.prepare(bytes);
+        }
+        let img = self.decode(bytes)?;
+        let mut input = Vec::with_capacity(self.tta * self.spec.tensor_len());
+        self.push_views(&img, &mut Resizer::new(), &mut input)?;
+        Ok(input)
+    }
+
+    /// The features of each photo from those of its views (`tta()`
+    /// consecutive vectors each): their mean; with one view, unchanged.
+    pub fn pool(&self, features: &[f32]) -> Vec<f32> {
+        mean_views(features, self.tta, self.dim())
+    }
+
+    /// Features of decoded images, in one inference call; each image as it
+    /// is (no test-time views).
     pub fn embed(&self, images: &[RgbImage]) -> Result<Vec<f32>, FeaturizeError> {
-        let per = self.spec.tensor_len();
-        let mut input = vec![0f32; images.len() * per];
+        let mut input = Vec::with_capacity(images.len() * self.spec.tensor_len());
         let mut resizer = Resizer::new();
-        for (img, out) in images.iter().zip(input.chunks_exact_mut(per)) {
-            if img.dimensions() == (self.spec.width, self.spec.height) {
-                preprocess_into(img, &self.spec, out)?;
-            } else {
-                let resized = resizer.resize(img, self.spec.width, self.spec.height)?;
-                preprocess_into(&resized, &self.spec, out)?;
-            }
+        for img in images {
+            self.push_input(img, &mut resizer, &mut input)?;
         }
         Ok(self.backend.infer(&input, images.len())?)
+    }
+
+    /// Appends `img`'s model input to `input`: resized to the model's size
+    /// (unless it has it) and normalised.
+    fn push_input(
+        &self,
+        img: &RgbImage,
+        resizer: &mut Resizer,
+        input: &mut Vec<f32>,
+    ) -> Result<(), ImageError> {
+        let start = input.len();
+        input.resize(start + self.spec.tensor_len(), 0.0);
+        let out = &mut input[start..];
+        let result = if img.dimensions() == (self.spec.width, self.spec.height) {
+            preprocess_into(img, &self.spec, out)
+        } else {
+            resizer
+                .resize(img, self.spec.width, self.spec.height)
+                .and_then(|resized| preprocess_into(&resized, &self.spec, out))
+        };
+        if result.is_err() {
+            input.truncate(start);
+        }
+        result
+    }
+
+    /// Appends the model inputs of `img`'s `tta()` views to `input`.
+    fn push_views(
+        &self,
+        img: &RgbImage,
+        resizer: &mut Resizer,
+        input: &mut Vec<f32>,
+    ) -> Result<(), ImageError> {
+        let start = input.len();
+        for k in 0..self.tta {
+            if let Err(e) = self.push_input(&tta_view(img, k), resizer, input) {
+                input.truncate(start);
+                return Err(e);
+            }
+        }
+        Ok(())
     }
 
     /// Features of many photos (`(path, bytes)`), with augmented variants
@@ -124,34 +205,43 @@ impl Featurizer {
         augmentation: Option<&Augmentation>,
     ) -> Vec<Result<PhotoFeatures, FeaturizeError>> {
         let dim = self.dim();
+        let views = self.tta;
+        let per = self.spec.tensor_len();
         photos
             .par_chunks(TASK_PHOTOS)
             .flat_map_iter(|chunk| {
-                let mut images = Vec::new();
+                // Every view of every photo (and variant) of the chunk, in
+                // one inference call.
+                let mut input = Vec::new();
+                let mut resizer = Resizer::new();
                 let mut results: Vec<Result<(usize, bool), FeaturizeError>> = Vec::new();
                 for (path, bytes) in chunk {
-                    match self.decode(bytes) {
-                        Ok(img) => {
-                            let studio = is_studio_shot(&img);
-                            let mut count = 1;
-                            if let Some(aug) = augmentation {
-                                let mut rng =
-                                    StdRng::seed_from_u64(crate::split::fnv1a(aug.seed, path));
-                                for _ in 0..aug.variants {
-                                    images.push(aug.augmenter.variant(&img, &mut rng));
-                                    count += 1;
-                                }
+                    let start = input.len();
+                    let photo = self.decode(bytes).and_then(|img| {
+                        let studio = is_studio_shot(&img);
+                        self.push_views(&img, &mut resizer, &mut input)?;
+                        let mut count = 1;
+                        if let Some(aug) = augmentation {
+                            let mut rng =
+                                StdRng::seed_from_u64(crate::split::fnv1a(aug.seed, path));
+                            for _ in 0..aug.variants {
+                                let variant = aug.augmenter.variant(&img, &mut rng);
+                                self.push_views(&variant, &mut resizer, &mut input)?;
+                                count += 1;
                             }
-                            images.insert(images.len() + 1 - count, img);
-                            results.push(Ok((count, studio)));
                         }
-                        Err(e) => results.push(Err(e.into())),
+                        Ok((count, studio))
+                    });
+                    if photo.is_err() {
+                        input.truncate(start);
                     }
+                    results.push(photo.map_err(FeaturizeError::from));
                 }
-                let embedded = if images.is_empty() {
+                let images = input.len() / per;
+                let embedded = if images == 0 {
                     Ok(Vec::new())
                 } else {
-                    self.embed(&images)
+                    self.backend.infer(&input, images)
                 };
                 let mut out = Vec::with_capacity(results.len());
                 match embedded {
@@ -159,10 +249,11 @@ impl Featurizer {
                         let mut offset = 0;
                         for r in results {
                             out.push(r.map(|(count, studio)| {
-                                let f = features[offset * dim..(offset + count) * dim].to_vec();
-                                offset += count;
+                                let n = count * views;
+                                let f = &features[offset * dim..(offset + n) * dim];
+                                offset += n;
                                 PhotoFeatures {
-                                    features: f,
+                                    features: mean_views(f, views, dim),
                                     studio,
                                 }
                             }));

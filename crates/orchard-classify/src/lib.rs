@@ -17,7 +17,8 @@
 //! * [`evaluate`]: Spark-style multiclass metrics plus the not-sure rate.
 //! * [`facts_for`]: bundled facts per species, nutrition with its source.
 //! * [`Featurizer`]: photo bytes → features (and augmented variants), the
-//!   same preprocessing as `orchard extract`.
+//!   same preprocessing as `orchard extract`; with test-time augmentation
+//!   ([`Featurizer::with_tta`]) the mean over fixed views ([`tta`]).
 //!
 //! ```
 //! use orchard_classify::{train, TrainOptions, TrainingRow};
@@ -49,6 +50,7 @@ mod ood;
 mod softmax;
 mod split;
 mod train;
+pub mod tta;
 mod validation;
 
 pub use bundle::{Bundle, FeatureModel, BUNDLE_META, BUNDLE_VERSION, BUNDLE_WEIGHTS};
@@ -62,4 +64,5 @@ pub use ood::{quantile, Mahalanobis, DEFAULT_RIDGE};
 pub use softmax::{fit_softmax, softmax_in_place, SoftmaxModel, TrainingSet};
 pub use split::{fnv1a, group_key, is_group_held_out, is_held_out, series, DEFAULT_GROUP_BLOCK};
 pub use train::{evaluate_labelled, train, TrainOptions, TrainReport, TrainingRow};
+pub use tta::{mean_views, tta_view, tta_views, MAX_TTA};
 pub use validation::{evaluate_set, SetEvaluation, UnknownSpecies};

@@ -13,7 +13,7 @@ use crate::setup::runtime;
 /// Runs the service until SIGTERM or Ctrl-C; requests in flight finish.
 pub fn run_serve(args: ServeArgs) -> Result<()> {
     let (bundle, model) = load_bundle(&args.classifier, &args.run)?;
-    let featurizer = featurizer(&model, args.run.decode_options())?;
+    let featurizer = featurizer(&model, args.run.decode_options())?.with_tta(args.run.tta);
     let token = match &args.token_file {
         Some(path) => Some(
             std::fs::read_to_string(path)

@@ -75,6 +75,7 @@ pub struct RowReader<'a> {
     decode: DecodeOptions,
     storage: &'a StorageOptions,
     featurizer: Option<Featurizer>,
+    tta: usize,
 }
 
 impl<'a> RowReader<'a> {
@@ -92,7 +93,16 @@ impl<'a> RowReader<'a> {
             decode: decode.clone(),
             storage,
             featurizer: None,
+            tta: 1,
         })
+    }
+
+    /// The same reader featurizing photos with test-time augmentation over
+    /// `views` fixed views ([`Featurizer::with_tta`]; 1 = off). Rows of
+    /// extraction outputs are used as they are.
+    pub fn with_tta(mut self, views: usize) -> Self {
+        self.tta = views;
+        self
     }
 
     /// The labelled rows of every input, one set per input, in order.
@@ -134,11 +144,17 @@ impl<'a> RowReader<'a> {
                     })
                 }));
                 tracing::info!("{input}: {} labelled feature rows", rows.len());
+                if self.tta > 1 {
+                    tracing::warn!(
+                        "{input} holds features of the photos themselves: --tta applies to photos only"
+                    );
+                }
             }
             Input::Photos(photos) => {
                 let photos: Vec<_> = photos.into_iter().filter(|p| p.label.is_some()).collect();
                 if self.featurizer.is_none() {
-                    self.featurizer = Some(featurizer(model, self.decode.clone())?);
+                    self.featurizer =
+                        Some(featurizer(model, self.decode.clone())?.with_tta(self.tta));
                 }
                 let f = self.featurizer.as_ref().expect("loaded above");
                 let dim = f.dim();

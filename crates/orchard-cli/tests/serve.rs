@@ -198,6 +198,7 @@ fn answers_photos_and_refuses_bad_uploads_with_the_right_codes() {
         .contains("Citrus"));
     assert_eq!(answer["model"]["name"], "mobilenet_v2");
     assert!(answer["timings_ms"]["total"].as_f64().unwrap() > 0.0);
+    assert!(answer.get("views").is_none(), "{answer}");
 
     // Multipart, as a phone's file input sends it.
     let (ct, body) = multipart(
@@ -253,6 +254,25 @@ fn answers_photos_and_refuses_bad_uploads_with_the_right_codes() {
     let expected = 3.0 + (truncated.status == 200) as u8 as f64;
     assert_eq!(ok_identify, expected, "{}", metrics.body);
     assert!(metrics.body.contains("orchard_model_batch_size_count"));
+}
+
+#[test]
+fn answers_on_the_mean_of_test_time_views() {
+    let server = Server::start(small_model(), &["--tta", "4"]);
+    let lemon = std::fs::read(sample_dir().join("lemon/0_100.jpg")).unwrap();
+    let reply = server.post("/v1/identify", "image/jpeg", &lemon);
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let answer = reply.json();
+    // The thresholds are the bundle's, calibrated on single views: this
+    // small studio-only bundle may call the mean of the views unfamiliar,
+    // but the closest species is right.
+    assert_eq!(answer["label"], "lemon", "{answer}");
+    assert!(answer["probability"].as_f64().unwrap() > 0.5, "{answer}");
+    assert_eq!(answer["views"], 4, "{answer}");
+    // The four views of the photo go to the model in one call.
+    assert!(answer["batch"].as_u64().unwrap() >= 4, "{answer}");
+    let bad = server.post("/v1/identify", "image/jpeg", b"a text file, not a photo");
+    assert_eq!(bad.status, 415, "{bad:?}");
 }
 
 #[test]

@@ -2,6 +2,8 @@
 //! short window for company, then go to the model in one call, as Triton's
 //! and TorchServe's dynamic batchers do. Up to `lanes` calls run at once
 //! (ONNX Runtime lanes), so one batch is collected while another runs.
+//! A job may hold several model inputs (a photo's test-time views); they
+//! stay in one call and come back together.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,21 +13,28 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use crate::metrics::Metrics;
 
-/// What a photo gets back from the model: its features, the model call's
-/// duration and the batch size it ran in.
+/// What a photo gets back from the model: the features of each of its
+/// inputs, the model call's duration and the batch size it ran in.
 #[derive(Debug, Clone)]
 pub struct Inferred {
-    /// The photo's features.
+    /// The features of the job's inputs, one vector per input, in order.
     pub features: Vec<f32>,
     /// Seconds of the model call.
     pub model_seconds: f64,
-    /// Photos in that call.
+    /// Model inputs in that call (photos, or their views).
     pub batch: usize,
 }
 
 struct Job {
     input: Vec<f32>,
     reply: oneshot::Sender<Result<Inferred, String>>,
+}
+
+impl Job {
+    /// Model inputs the job holds.
+    fn inputs(&self, per: usize) -> usize {
+        (self.input.len() / per.max(1)).max(1)
+    }
 }
 
 /// The queue in front of the model.
@@ -55,11 +64,16 @@ impl Batcher {
                     .acquire_owned()
                     .await
                     .expect("semaphore is never closed");
+                let per = backend.spec().image_len();
+                let mut inputs = first.inputs(per);
                 let mut jobs = vec![first];
                 let deadline = tokio::time::Instant::now() + window;
-                while jobs.len() < max_batch.max(1) {
+                while inputs < max_batch.max(1) {
                     match tokio::time::timeout_at(deadline, rx.recv()).await {
-                        Ok(Some(job)) => jobs.push(job),
+                        Ok(Some(job)) => {
+                            inputs += job.inputs(per);
+                            jobs.push(job);
+                        }
                         _ => break,
                     }
                 }
@@ -67,8 +81,7 @@ impl Batcher {
                 let backend = backend.clone();
                 let m = m.clone();
                 tokio::task::spawn_blocking(move || {
-                    let n = jobs.len();
-                    let per = backend.spec().image_len();
+                    let n = inputs;
                     let mut input = Vec::with_capacity(n * per);
                     for j in &jobs {
                         input.extend_from_slice(&j.input);
@@ -80,12 +93,19 @@ impl Batcher {
                     let dim = backend.spec().feature_width;
                     match result {
                         Ok(features) => {
-                            for (j, f) in jobs.into_iter().zip(features.chunks_exact(dim)) {
-                                let _ = j.reply.send(Ok(Inferred {
-                                    features: f.to_vec(),
-                                    model_seconds: seconds,
-                                    batch: n,
-                                }));
+                            let mut offset = 0;
+                            for j in jobs {
+                                let count = j.inputs(per);
+                                let f = features.get(offset * dim..(offset + count) * dim);
+                                offset += count;
+                                let _ = j.reply.send(match f {
+                                    Some(f) => Ok(Inferred {
+                                        features: f.to_vec(),
+                                        model_seconds: seconds,
+                                        batch: n,
+                                    }),
+                                    None => Err("the model returned too few features".into()),
+                                });
                             }
                         }
                         Err(e) => {
@@ -102,7 +122,8 @@ impl Batcher {
         Batcher { tx, metrics }
     }
 
-    /// Queues one preprocessed photo; `None` when the queue is full.
+    /// Queues one preprocessed photo (one model input, or several: its
+    /// views, `k × image_len` values); `None` when the queue is full.
     pub fn submit(&self, input: Vec<f32>) -> Option<oneshot::Receiver<Result<Inferred, String>>> {
         let (reply, rx) = oneshot::channel();
         match self.tx.try_send(Job { input, reply }) {

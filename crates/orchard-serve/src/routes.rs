@@ -212,7 +212,7 @@ async fn answer(state: &Arc<AppState>, req: Request) -> Result<Response, Respons
     let decode_started = Instant::now();
     let prep = state.clone();
     let body = bytes.clone();
-    let input = tokio::task::spawn_blocking(move || prep.featurizer.prepare(&body))
+    let input = tokio::task::spawn_blocking(move || prep.featurizer.prepare_views(&body))
         .await
         .map_err(|e| {
             error(
@@ -241,10 +241,12 @@ async fn answer(state: &Arc<AppState>, req: Request) -> Result<Response, Respons
         .await
         .map_err(|_| error(StatusCode::INTERNAL_SERVER_ERROR, "the model stopped"))?
         .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e))?;
+    // With test-time augmentation, the mean over the photo's views.
+    let features = state.featurizer.pool(&inferred.features);
     let answer = state
         .bundle
         .classifier
-        .answer_batch(&inferred.features, state.options.top)
+        .answer_batch(&features, state.options.top)
         .remove(0);
     state.metrics.answer(answer.sure);
     if let Some(dir) = &state.options.keep_uploads {
@@ -258,7 +260,7 @@ async fn answer(state: &Arc<AppState>, req: Request) -> Result<Response, Respons
         .iter()
         .map(|r| json!({ "label": r.label, "probability": r.probability, "facts": facts_for(&r.label) }))
         .collect();
-    Ok(Json(json!({
+    let mut reply = json!({
         "label": answer.label(),
         "probability": answer.probability(),
         "sure": answer.sure,
@@ -271,6 +273,11 @@ async fn answer(state: &Arc<AppState>, req: Request) -> Result<Response, Respons
             "model": inferred.model_seconds * 1e3,
             "total": started.elapsed().as_secs_f64() * 1e3,
         },
-    }))
-    .into_response())
+    });
+    if state.featurizer.tta() > 1 {
+        // Test-time views averaged (only with --tta, so the answer is
+        // unchanged without it).
+        reply["views"] = state.featurizer.tta().into();
+    }
+    Ok(Json(reply).into_response())
 }

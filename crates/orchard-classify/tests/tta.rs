@@ -1,0 +1,207 @@
+//! Test-time augmentation in the featurizer, with a tiny deterministic model
+//! in place of MobileNetV2 (per-channel means and two position-weighted
+//! means on 16×16 images, so a flip or a crop changes the features): one
+//! view gives exactly the features of the plain path, several views the
+//! mean over the fixed views, the same every time.
+
+use std::io::Cursor;
+use std::sync::Arc;
+
+use orchard_classify::{fnv1a, mean_views, tta_views, Augmentation, Featurizer, PhotoFeatures};
+use orchard_image::{
+    decode_rgb8_for, preprocess_into, AugmentParts, Augmenter, DecodeOptions, Layout,
+    Normalization, Resizer, RgbImage,
+};
+use orchard_model::{InferenceBackend, ModelError, ModelSpec};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+
+const SIDE: u32 = 16;
+const DIM: usize = 5;
+
+/// Means of R, G, B; R weighted by column, G weighted by row.
+#[derive(Debug)]
+struct Moments {
+    spec: ModelSpec,
+}
+
+impl InferenceBackend for Moments {
+    fn name(&self) -> &'static str {
+        "moments"
+    }
+
+    fn spec(&self) -> &ModelSpec {
+        &self.spec
+    }
+
+    fn preferred_batch(&self) -> usize {
+        4
+    }
+
+    fn infer(&self, input: &[f32], batch: usize) -> Result<Vec<f32>, ModelError> {
+        let per = (SIDE * SIDE * 3) as usize;
+        assert_eq!(input.len(), batch * per);
+        let mut out = Vec::with_capacity(batch * DIM);
+        for image in input.chunks_exact(per) {
+            let mut f = [0f32; DIM];
+            for (i, px) in image.chunks_exact(3).enumerate() {
+                let (x, y) = ((i as u32 % SIDE) as f32, (i as u32 / SIDE) as f32);
+                f[0] += px[0];
+                f[1] += px[1];
+                f[2] += px[2];
+                f[3] += px[0] * x;
+                f[4] += px[1] * y;
+            }
+            out.extend(f.iter().map(|v| v / (SIDE * SIDE) as f32));
+        }
+        Ok(out)
+    }
+}
+
+fn featurizer() -> Featurizer {
+    let spec = ModelSpec {
+        name: "moments".into(),
+        width: SIDE,
+        height: SIDE,
+        layout: Layout::Nhwc,
+        normalization: Normalization::None,
+        input_name: None,
+        output_name: None,
+        feature_width: DIM,
+    };
+    Featurizer::new(Arc::new(Moments { spec }), DecodeOptions::default())
+}
+
+fn png(w: u32, h: u32, seed: u32) -> Vec<u8> {
+    let img = RgbImage::from_fn(w, h, |x, y| {
+        image::Rgb([
+            (x * 5 + seed) as u8,
+            (y * 3 + x * seed) as u8,
+            ((x ^ y) * 7) as u8,
+        ])
+    });
+    let mut bytes = Vec::new();
+    img.write_to(&mut Cursor::new(&mut bytes), image::ImageFormat::Png)
+        .unwrap();
+    bytes
+}
+
+fn photos() -> Vec<(String, Vec<u8>)> {
+    let mut photos: Vec<(String, Vec<u8>)> = (0..11u32)
+        .map(|i| (format!("p{i}.png"), png(40 + 7 * i, 32 + 5 * i, i)))
+        .collect();
+    photos.insert(4, ("broken.png".into(), b"not a photo".to_vec()));
+    photos
+}
+
+/// What the featurizer did before test-time augmentation: the decoded photo
+/// and its variants, each resized and normalised, through the model.
+fn plain(f: &Featurizer, path: &str, bytes: &[u8], aug: Option<&Augmentation>) -> Vec<f32> {
+    let spec = f.backend().spec().preprocess();
+    let img = decode_rgb8_for(bytes, &DecodeOptions::default(), SIDE, SIDE).unwrap();
+    let mut images = vec![img.clone()];
+    if let Some(aug) = aug {
+        let mut rng = StdRng::seed_from_u64(fnv1a(aug.seed, path));
+        for _ in 0..aug.variants {
+            images.push(aug.augmenter.variant(&img, &mut rng));
+        }
+    }
+    embed(f, &spec, &images)
+}
+
+fn embed(f: &Featurizer, spec: &orchard_image::PreprocessSpec, images: &[RgbImage]) -> Vec<f32> {
+    let mut resizer = Resizer::new();
+    let mut input = vec![0f32; images.len() * spec.tensor_len()];
+    for (img, out) in images.iter().zip(input.chunks_exact_mut(spec.tensor_len())) {
+        if img.dimensions() == (SIDE, SIDE) {
+            preprocess_into(img, spec, out).unwrap();
+        } else {
+            preprocess_into(&resizer.resize(img, SIDE, SIDE).unwrap(), spec, out).unwrap();
+        }
+    }
+    f.backend().infer(&input, images.len()).unwrap()
+}
+
+fn bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+fn features(
+    results: Vec<Result<PhotoFeatures, orchard_classify::FeaturizeError>>,
+) -> Vec<Option<Vec<f32>>> {
+    results
+        .into_iter()
+        .map(|r| r.ok().map(|p| p.features))
+        .collect()
+}
+
+#[test]
+fn one_view_gives_exactly_the_plain_features() {
+    let f = featurizer();
+    assert_eq!(f.tta(), 1);
+    assert_eq!(f.clone().with_tta(1).tta(), 1);
+    let aug = Augmentation {
+        augmenter: Augmenter::new(AugmentParts::parse("all").unwrap(), Vec::new()),
+        variants: 2,
+        seed: 7,
+    };
+    let photos = photos();
+    for augmentation in [None, Some(&aug)] {
+        let got = features(f.featurize(&photos, augmentation));
+        assert_eq!(got.len(), photos.len());
+        for ((path, bytes), got) in photos.iter().zip(&got) {
+            if path == "broken.png" {
+                assert!(got.is_none());
+                continue;
+            }
+            let got = got.as_ref().expect("a readable photo has features");
+            let want = plain(&f, path, bytes, augmentation);
+            assert_eq!(bits(got), bits(&want), "{path}");
+        }
+    }
+    // The serving path: one input per photo, exactly `prepare`'s.
+    let (_, bytes) = &photos[0];
+    assert_eq!(
+        bits(&f.prepare_views(bytes).unwrap()),
+        bits(&f.prepare(bytes).unwrap())
+    );
+    let one = f.backend().infer(&f.prepare(bytes).unwrap(), 1).unwrap();
+    assert_eq!(bits(&f.pool(&one)), bits(&one));
+}
+
+#[test]
+fn several_views_average_fixed_views_deterministically() {
+    let plain_f = featurizer();
+    let photos = photos();
+    let before = features(plain_f.featurize(&photos, None));
+    for n in [2, 4, 8] {
+        let f = featurizer().with_tta(n);
+        assert_eq!(f.tta(), n);
+        let spec = f.backend().spec().preprocess();
+        let got = features(f.featurize(&photos, None));
+        // Deterministic: the same features on every run.
+        assert_eq!(got, features(f.featurize(&photos, None)));
+        for (((path, bytes), got), before) in photos.iter().zip(&got).zip(&before) {
+            if path == "broken.png" {
+                assert!(got.is_none());
+                continue;
+            }
+            let got = got.as_ref().unwrap();
+            let img = decode_rgb8_for(bytes, &DecodeOptions::default(), SIDE, SIDE).unwrap();
+            let views = embed(&f, &spec, &tta_views(&img, n));
+            assert_eq!(views.len(), n * DIM);
+            let want = mean_views(&views, n, DIM);
+            assert_eq!(bits(got), bits(&want), "{path} with {n} views");
+            // The views change the features (the flip moves the red mass).
+            assert_ne!(got, before.as_ref().unwrap(), "{path}");
+            // The serving path: n inputs, pooled, the same features.
+            let input = f.prepare_views(bytes).unwrap();
+            assert_eq!(input.len(), n * spec.tensor_len());
+            let served = f.pool(&f.backend().infer(&input, n).unwrap());
+            assert_eq!(bits(&served), bits(got), "{path} served");
+        }
+    }
+    // More views than there are are clamped.
+    assert_eq!(featurizer().with_tta(99).tta(), orchard_classify::MAX_TTA);
+    assert_eq!(featurizer().with_tta(0).tta(), 1);
+}
