@@ -23,7 +23,8 @@ pub struct ServeOptions {
     pub queue: usize,
     /// How long a photo waits for others to share a model call.
     pub batch_window: Duration,
-    /// Most photos in one model call.
+    /// Most model inputs in one model call (photos, or their test-time
+    /// views; a photo's views are never split).
     pub max_batch: usize,
     /// Model calls run at once.
     pub lanes: usize,

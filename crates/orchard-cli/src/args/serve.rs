@@ -28,7 +28,8 @@ pub struct ServeArgs {
     /// How long a photo waits for others to share a model call, milliseconds.
     #[arg(long, default_value_t = 3)]
     pub batch_window_ms: u64,
-    /// Most photos in one model call.
+    /// Most model inputs in one model call (photos, or with --tta their views;
+    /// a photo's views are never split).
     #[arg(long, default_value_t = 16)]
     pub max_batch: usize,
     /// Labels per answer.
