@@ -98,7 +98,7 @@ impl TuneObserver for Bar {
         self.bar.set_position(done as u64);
         self.bar.set_message(format!("loss {loss:.3}"));
         // Without a terminal (logs, CI): a line every tenth of the steps.
-        if self.bar.is_hidden() && done % (total / 10).max(1) == 0 {
+        if self.bar.is_hidden() && done.is_multiple_of((total / 10).max(1)) {
             let elapsed = self.started.elapsed().as_secs_f64();
             tracing::info!(
                 "fine-tuning: step {done}/{total}, loss {loss:.3}, {elapsed:.0} s so far, about {:.0} s left (early stopping may end it sooner)",
@@ -112,8 +112,11 @@ impl TuneObserver for Bar {
         } else {
             format!("epoch {}/{}: loss {:.3}", r.epoch, self.epochs, r.loss)
         };
-        if let Some(a) = r.holdout_accuracy {
-            line += &format!(", held-out groups {a:.4} ({})", self.holdout);
+        if let (Some(a), Some(l)) = (r.holdout_accuracy, r.holdout_loss) {
+            line += &format!(
+                ", held-out groups {a:.4} ({}; cross-entropy {l:.3})",
+                self.holdout
+            );
         }
         for (name, a) in &r.validation {
             line += &format!(", {name} {a:.4}");
@@ -430,7 +433,7 @@ fn check_export(
     if let Some(e) = failure {
         bail!("checking the exported model: {e}");
     }
-    if !(lowest >= MIN_EXPORT_COSINE) {
+    if lowest.is_nan() || lowest < MIN_EXPORT_COSINE {
         bail!("the exported model's features differ from the training framework's: cosine {lowest:.6} < {MIN_EXPORT_COSINE}");
     }
     Ok(lowest)

@@ -1,104 +1,60 @@
-//! Times the tail's forward and backward passes at MobileNetV2's real
-//! sizes (one block of 160 → 960 → 320 channels, Conv_1 320 → 1280, 7×7).
+//! Times one training step of the tail at MobileNetV2's real sizes (one
+//! block: 160 → 960 → 320 channels, then Conv_1 320 → 1280, on 7×7, batch
+//! 64): forward and backward, with the depthwise convolution as Orchard's
+//! custom op and as nine shifted slices differentiated by candle.
 //!   cargo run --release -p orchard-tune --example tail_speed
 
 use std::time::Instant;
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Device, Result, Tensor, Var};
+use orchard_tune::depthwise3x3;
 
-fn main() -> candle_core::Result<()> {
-    pieces()?;
+fn shifted_slices(x: &Tensor, w: &Tensor) -> Result<Tensor> {
+    let (_, h, wd, c) = x.dims4()?;
+    let padded = x.pad_with_zeros(1, 1, 1)?.pad_with_zeros(2, 1, 1)?;
+    let mut acc = Tensor::zeros((1, 1, 1, c), DType::F32, x.device())?;
+    for ky in 0..3 {
+        for kx in 0..3 {
+            let tap = w.get(ky * 3 + kx)?.reshape((1, 1, 1, c))?;
+            acc = padded
+                .narrow(1, ky, h)?
+                .narrow(2, kx, wd)?
+                .broadcast_mul(&tap)?
+                .broadcast_add(&acc)?;
+        }
+    }
+    Ok(acc)
+}
+
+fn main() -> Result<()> {
     let dev = Device::Cpu;
     let n = 64;
     let x = Tensor::randn(0f32, 1.0, (n * 49, 160), &dev)?;
-    let w1 = candle_core::Var::randn(0f32, 0.05, (160, 960), &dev)?;
-    let w2 = candle_core::Var::randn(0f32, 0.05, (960, 320), &dev)?;
-    let w3 = candle_core::Var::randn(0f32, 0.05, (320, 1280), &dev)?;
-    let dw = candle_core::Var::randn(0f32, 0.05, (9, 960), &dev)?;
-    for round in 0..3 {
+    let w1 = Var::randn(0f32, 0.05, (160, 960), &dev)?;
+    let dw = Var::randn(0f32, 0.05, (9, 960), &dev)?;
+    let w2 = Var::randn(0f32, 0.05, (960, 320), &dev)?;
+    let w3 = Var::randn(0f32, 0.05, (320, 1280), &dev)?;
+    for (name, custom) in [
+        ("custom op", true),
+        ("shifted slices", false),
+        ("custom op", true),
+    ] {
         let t = Instant::now();
-        let a = x.matmul(w1.as_tensor())?.relu()?;
-        let t1 = t.elapsed();
-        let a4 = a.reshape((n, 7, 7, 960))?;
-        let p = a4.pad_with_zeros(1, 1, 1)?.pad_with_zeros(2, 1, 1)?;
-        let mut acc = Tensor::zeros((1, 1, 1, 960), DType::F32, &dev)?;
-        for ky in 0..3 {
-            let row = p.narrow(1, ky, 7)?;
-            for kx in 0..3 {
-                let tap = dw.as_tensor().get(ky * 3 + kx)?.reshape((1, 1, 1, 960))?;
-                acc = row
-                    .narrow(2, kx, 7)?
-                    .broadcast_mul(&tap)?
-                    .broadcast_add(&acc)?;
-            }
-        }
-        let t2 = t.elapsed();
-        let b = acc.reshape((n * 49, 960))?.matmul(w2.as_tensor())?;
-        let c = b.matmul(w3.as_tensor())?.relu()?;
-        let loss = c.mean_all()?;
-        let t3 = t.elapsed();
-        let g = loss.backward()?;
-        let t4 = t.elapsed();
+        let a = x.matmul(w1.as_tensor())?.relu()?.reshape((n, 7, 7, 960))?;
+        let d = if custom {
+            depthwise3x3(&a, dw.as_tensor())?
+        } else {
+            shifted_slices(&a, dw.as_tensor())?
+        };
+        let b = d.relu()?.reshape((n * 49, 960))?.matmul(w2.as_tensor())?;
+        let loss = b.matmul(w3.as_tensor())?.relu()?.mean_all()?;
+        let forward = t.elapsed();
+        let grads = loss.backward()?;
+        assert!(grads.get(dw.as_tensor()).is_some());
         println!(
-            "round {round}: expand {:?}, depthwise {:?}, rest {:?}, backward {:?} ({} grads)",
-            t1,
-            t2 - t1,
-            t3 - t2,
-            t4 - t3,
-            [&w1, &w2, &w3, &dw]
-                .iter()
-                .filter(|v| g.get(v.as_tensor()).is_some())
-                .count()
+            "{name}: forward {forward:?}, forward + backward {:?}",
+            t.elapsed()
         );
     }
-    Ok(())
-}
-
-/// Times pieces of the backward pass.
-#[allow(dead_code)]
-fn pieces() -> candle_core::Result<()> {
-    let dev = Device::Cpu;
-    let n = 64 * 49;
-    let x = Tensor::randn(0f32, 1.0, (n, 960), &dev)?;
-    let w2 = candle_core::Var::randn(0f32, 0.05, (960, 320), &dev)?;
-    let t = Instant::now();
-    let g = x.matmul(w2.as_tensor())?.mean_all()?.backward()?;
-    println!(
-        "matmul backward {:?} {}",
-        t.elapsed(),
-        g.get(w2.as_tensor()).is_some()
-    );
-    let a4 = x.reshape((64, 7, 7, 960))?;
-    let v = candle_core::Var::from_tensor(&a4)?;
-    let t = Instant::now();
-    let p = v
-        .as_tensor()
-        .pad_with_zeros(1, 1, 1)?
-        .pad_with_zeros(2, 1, 1)?;
-    let s = p.narrow(1, 0, 7)?.narrow(2, 1, 7)?.mean_all()?;
-    let _ = s.backward()?;
-    println!("pad+narrow backward {:?}", t.elapsed());
-    let tap = candle_core::Var::randn(0f32, 0.05, (1, 1, 1, 960), &dev)?;
-    let t = Instant::now();
-    let _ = a4.broadcast_mul(tap.as_tensor())?.mean_all()?.backward()?;
-    println!("broadcast_mul backward {:?}", t.elapsed());
-    let t = Instant::now();
-    let r = v.as_tensor().relu()?;
-    let _ = (r.clone() - (v.as_tensor() - 6.0)?.relu()?)?
-        .mean_all()?
-        .backward()?;
-    println!("relu6 backward {:?}", t.elapsed());
-    let f = Tensor::randn(0f32, 1.0, (26000, 1280), &dev)?;
-    let w = candle_core::Var::randn(0f32, 0.05, (1280, 46), &dev)?;
-    let t = Instant::now();
-    let norm = (f.sqr()?.sum_keepdim(1)? + 1e-12)?.sqrt()?;
-    let logits = f.broadcast_div(&norm)?.matmul(w.as_tensor())?;
-    let y = Tensor::zeros(26000, DType::U32, &dev)?;
-    let l = candle_nn::ops::log_softmax(&logits, 1)?
-        .gather(&y.unsqueeze(1)?, 1)?
-        .mean_all()?;
-    println!("probe forward {:?}", t.elapsed());
-    let _ = l.backward()?;
-    println!("probe step {:?}", t.elapsed());
     Ok(())
 }

@@ -21,12 +21,14 @@
 //! # let _ = (frozen, tuned); Ok(()) }
 //! ```
 
+mod depthwise;
 mod error;
 mod graph;
 mod tail;
 mod train;
 
 pub use candle_core::DType;
+pub use depthwise::depthwise3x3;
 pub use error::TuneError;
 pub use graph::{OnnxGraph, Weight};
 pub use tail::{cut_tensor, nhwc_batch, Tail, MAX_BLOCKS};

@@ -10,6 +10,7 @@
 
 use candle_core::{DType, Device, Tensor, Var};
 
+use crate::depthwise::depthwise3x3;
 use crate::error::TuneError;
 use crate::graph::{OnnxGraph, Weight};
 
@@ -142,20 +143,9 @@ impl Depthwise {
     }
 
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let (_, h, w, c) = x.dims4()?;
-        let padded = x.pad_with_zeros(1, 1, 1)?.pad_with_zeros(2, 1, 1)?;
-        let mut acc = self.b.as_tensor().reshape((1, 1, 1, c))?;
-        for ky in 0..3 {
-            let row = padded.narrow(1, ky, h)?;
-            for kx in 0..3 {
-                let tap = self.w.as_tensor().get(ky * 3 + kx)?.reshape((1, 1, 1, c))?;
-                acc = row
-                    .narrow(2, kx, w)?
-                    .broadcast_mul(&tap)?
-                    .broadcast_add(&acc)?;
-            }
-        }
-        Ok(acc)
+        let c = x.dim(3)?;
+        depthwise3x3(x, self.w.as_tensor())?
+            .broadcast_add(&self.b.as_tensor().reshape((1, 1, 1, c))?)
     }
 
     fn to_onnx(&self) -> Result<[Weight; 2], TuneError> {

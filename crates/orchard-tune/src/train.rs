@@ -2,7 +2,8 @@
 //! not send random gradients into pretrained weights), then the tail and the
 //! classifier trained together with AdamW, warm-up and cosine decay,
 //! class-balanced sampling over cached augmented variants, and early
-//! stopping on held-out groups, keeping the best epoch (or the frozen
+//! stopping on held-out groups (their cross-entropy, smoother than the
+//! accuracy of a few hundred photos), keeping the best epoch (or the frozen
 //! backbone when no epoch beats it).
 
 use std::time::Instant;
@@ -72,8 +73,8 @@ impl Default for FineTuneOptions {
         FineTuneOptions {
             epochs: 8,
             batch: 64,
-            lr_backbone: 3e-4,
-            lr_classifier: 3e-3,
+            lr_backbone: 5e-5,
+            lr_classifier: 5e-4,
             weight_decay: 1e-4,
             label_smoothing: 0.1,
             patience: 3,
@@ -91,8 +92,11 @@ pub struct EpochReport {
     pub epoch: usize,
     /// Mean training loss of the epoch (the probe's final loss at 0).
     pub loss: f64,
-    /// Top-1 on the held-out groups (early stopping), if any.
+    /// Top-1 on the held-out groups, if any.
     pub holdout_accuracy: Option<f64>,
+    /// Mean cross-entropy on the held-out groups (early stopping: smoother
+    /// than the accuracy of a few hundred photos), if any.
+    pub holdout_loss: Option<f64>,
     /// Top-1 on each named validation set (reported, never used to choose).
     pub validation: Vec<(String, f64)>,
     /// Seconds the epoch took.
@@ -189,26 +193,36 @@ pub fn tail_features(tail: &Tail, grid: Grid, maps: &[&[f32]]) -> Result<Vec<f32
     Ok(out)
 }
 
-fn accuracy(
+/// Top-1 accuracy and mean cross-entropy of the photos themselves.
+fn scores(
     tail: &Tail,
     linear: &Linear,
     grid: Grid,
     photos: &[TunePhoto],
-) -> Result<f64, TuneError> {
+) -> Result<(f64, f64), TuneError> {
     if photos.is_empty() {
-        return Ok(0.0);
+        return Ok((0.0, 0.0));
     }
     let maps: Vec<&[f32]> = photos.iter().map(|p| p.variants[0].as_slice()).collect();
     let f = tail_features(tail, grid, &maps)?;
     let f = Tensor::from_vec(f, (photos.len(), tail.feature_width()), &Device::Cpu)?
         .to_dtype(tail.dtype())?;
-    let predicted = linear.logits(&f)?.argmax(1)?.to_vec1::<u32>()?;
+    let logits = linear.logits(&f)?;
+    let predicted = logits.argmax(1)?.to_vec1::<u32>()?;
     let right = predicted
         .iter()
         .zip(photos)
         .filter(|(p, ph)| **p == ph.label)
         .count();
-    Ok(right as f64 / photos.len() as f64)
+    let targets = Tensor::from_vec(
+        photos.iter().map(|p| p.label).collect::<Vec<u32>>(),
+        photos.len(),
+        &Device::Cpu,
+    )?;
+    let loss = smoothed_cross_entropy(&logits, &targets, 0.0)?
+        .to_dtype(DType::F64)?
+        .to_scalar::<f64>()?;
+    Ok((right as f64 / photos.len() as f64, loss))
 }
 
 /// Fits the linear classifier alone on the frozen tail's features of the
@@ -302,20 +316,22 @@ fn epoch_report(
     loss: f64,
     started: Instant,
 ) -> Result<EpochReport, TuneError> {
-    let holdout_accuracy = if data.holdout.is_empty() {
-        None
+    let (holdout_accuracy, holdout_loss) = if data.holdout.is_empty() {
+        (None, None)
     } else {
-        Some(accuracy(tail, linear, data.grid, data.holdout)?)
+        let (accuracy, loss) = scores(tail, linear, data.grid, data.holdout)?;
+        (Some(accuracy), Some(loss))
     };
     let validation = data
         .validation
         .iter()
-        .map(|(name, photos)| Ok((name.clone(), accuracy(tail, linear, data.grid, photos)?)))
+        .map(|(name, photos)| Ok((name.clone(), scores(tail, linear, data.grid, photos)?.0)))
         .collect::<Result<_, TuneError>>()?;
     Ok(EpochReport {
         epoch,
         loss,
         holdout_accuracy,
+        holdout_loss,
         validation,
         seconds: started.elapsed().as_secs_f64(),
     })
@@ -353,7 +369,7 @@ pub fn fine_tune(
     let baseline = epoch_report(tail, &linear, data, 0, probe_loss, started)?;
     observer.on_epoch(&baseline);
     let mut best = (
-        baseline.holdout_accuracy.unwrap_or(0.0),
+        baseline.holdout_loss.unwrap_or(f64::INFINITY),
         0usize,
         tail.snapshot()?,
     );
@@ -420,9 +436,9 @@ pub fn fine_tune(
             started,
         )?;
         observer.on_epoch(&report);
-        let score = report.holdout_accuracy.unwrap_or(0.0);
+        let score = report.holdout_loss.unwrap_or(f64::INFINITY);
         // Without held-out groups the last epoch is kept.
-        let improved = data.holdout.is_empty() || score > best.0;
+        let improved = data.holdout.is_empty() || score < best.0;
         epochs.push(report);
         if improved {
             best = (score, epoch, tail.snapshot()?);

@@ -452,6 +452,7 @@ fn loss_falls_and_trained_weights_export() {
         "loss did not fall: first epoch {first}, last {last}"
     );
     let kept = &report.epochs[report.kept_epoch];
+    assert!(kept.holdout_loss.unwrap() <= report.epochs[0].holdout_loss.unwrap());
     assert!(kept.holdout_accuracy.unwrap() >= report.epochs[0].holdout_accuracy.unwrap());
     // The trained weights written back into the graph give candle's features.
     let tuned = graph

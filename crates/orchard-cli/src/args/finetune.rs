@@ -12,7 +12,7 @@ pub struct FineTuneArgs {
     #[arg(long)]
     pub fine_tune: bool,
     /// Inverted-residual blocks trained, counted from the last (1 to 3).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=3))]
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=3))]
     pub tune_blocks: u32,
     /// Most epochs (early stopping usually ends sooner).
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=200))]
@@ -21,7 +21,7 @@ pub struct FineTuneArgs {
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(0..=32))]
     pub tune_variants: u32,
     /// Peak learning rate of the backbone's blocks (the classifier's is 10x).
-    #[arg(long, default_value_t = 3e-4)]
+    #[arg(long, default_value_t = 5e-5)]
     pub tune_lr: f64,
     /// Samples per optimiser step.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(2..=4096))]
