@@ -267,7 +267,10 @@ impl Augmenter {
         if self.parts.scale && rng.random_bool(1.0 / 3.0) {
             let (w, h) = out.dimensions();
             let f = rng.random_range(0.2..0.6f32);
-            let (sw, sh) = (((w as f32 * f) as u32).max(8), ((h as f32 * f) as u32).max(8));
+            let (sw, sh) = (
+                ((w as f32 * f) as u32).max(8),
+                ((h as f32 * f) as u32).max(8),
+            );
             let small = imageops::resize(&out, sw, sh, imageops::FilterType::Triangle);
             out = imageops::resize(&small, w, h, imageops::FilterType::Triangle);
         }
