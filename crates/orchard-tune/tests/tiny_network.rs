@@ -438,6 +438,7 @@ fn loss_falls_and_trained_weights_export() {
         probe_steps: 50,
         patience: 6,
         lr_backbone: 3e-3,
+        lr_classifier: 3e-3,
         ..Default::default()
     };
     let mut seen = Steps(Vec::new(), Vec::new());
