@@ -99,8 +99,7 @@ fn conv(
     rng: &mut StdRng,
     name: &str,
     input: &str,
-    cin: usize,
-    cout: usize,
+    (cin, cout): (usize, usize),
     depthwise: bool,
     relu6: bool,
 ) -> String {
@@ -183,8 +182,7 @@ fn tiny_model(seed: u64) -> Vec<u8> {
         &mut rng,
         "block_15_expand",
         "block_14_add",
-        C,
-        EXPAND,
+        (C, EXPAND),
         false,
         true,
     );
@@ -193,8 +191,7 @@ fn tiny_model(seed: u64) -> Vec<u8> {
         &mut rng,
         "block_15_depthwise",
         &e,
-        EXPAND,
-        EXPAND,
+        (EXPAND, EXPAND),
         true,
         true,
     );
@@ -203,8 +200,7 @@ fn tiny_model(seed: u64) -> Vec<u8> {
         &mut rng,
         "block_15_project",
         &d,
-        EXPAND,
-        C,
+        (EXPAND, C),
         false,
         false,
     );
@@ -220,8 +216,7 @@ fn tiny_model(seed: u64) -> Vec<u8> {
         &mut rng,
         "block_16_expand",
         "block_15_add",
-        C,
-        EXPAND,
+        (C, EXPAND),
         false,
         true,
     );
@@ -230,8 +225,7 @@ fn tiny_model(seed: u64) -> Vec<u8> {
         &mut rng,
         "block_16_depthwise",
         &e,
-        EXPAND,
-        EXPAND,
+        (EXPAND, EXPAND),
         true,
         true,
     );
@@ -240,12 +234,11 @@ fn tiny_model(seed: u64) -> Vec<u8> {
         &mut rng,
         "block_16_project",
         &d,
-        EXPAND,
-        OUT,
+        (EXPAND, OUT),
         false,
         false,
     );
-    let h = conv(&mut g, &mut rng, "Conv_1", &p, OUT, FEATURES, false, true);
+    let h = conv(&mut g, &mut rng, "Conv_1", &p, (OUT, FEATURES), false, true);
     g.node.push(node(
         "GlobalAveragePool",
         "avg_pool",
