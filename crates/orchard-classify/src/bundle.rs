@@ -220,7 +220,8 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ClassifyError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::train::{train, TrainOptions, TrainingRow};
+    use crate::labelled::TrainingRow;
+    use crate::train::{train, TrainOptions};
     use orchard_model::{Layout, Normalization};
 
     fn bundle() -> Bundle {

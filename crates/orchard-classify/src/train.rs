@@ -7,28 +7,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::classifier::{l2_normalize, Classifier, Thresholds};
 use crate::error::ClassifyError;
+use crate::labelled::evaluate_labelled;
+use crate::labelled::TrainingRow;
 use crate::lbfgs::{LbfgsOptions, LbfgsReport};
-use crate::metrics::{evaluate, Evaluation, Outcome};
+use crate::metrics::Evaluation;
 use crate::ood::{quantile, Mahalanobis, DEFAULT_RIDGE};
 use crate::softmax::{fit_softmax, TrainingSet};
 use crate::split::{group_key, is_group_held_out, DEFAULT_GROUP_BLOCK};
 use crate::validation::SetEvaluation;
-
-/// One labelled feature vector.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TrainingRow {
-    /// The photo it came from (augmented variants share their photo's path,
-    /// so a photo and its variants fall on the same side of the split).
-    pub path: String,
-    /// Its label.
-    pub label: String,
-    /// Whether the photo is a studio shot (plain white background).
-    pub studio: bool,
-    /// 0 for the photo itself, 1.. for its augmented variants.
-    pub variant: u32,
-    /// Raw features (normalised by training).
-    pub features: Vec<f32>,
-}
 
 /// How to train. The defaults are the best configuration measured on
 /// held-out real grocery photos (BENCHMARKS.md).
@@ -195,37 +181,6 @@ fn fit(
         },
         report,
     })
-}
-
-/// Evaluates `classifier` on labelled rows (every label must be one it
-/// knows); also returns each row's distance to the nearest mode.
-pub fn evaluate_labelled(classifier: &Classifier, rows: &[&TrainingRow]) -> (Evaluation, Vec<f32>) {
-    let dim = classifier.dim();
-    let features: Vec<f32> = rows
-        .iter()
-        .flat_map(|r| r.features.iter().copied())
-        .collect();
-    let answers = classifier.answer_batch(&features, 3);
-    let ranks = classifier.rank_indices(&answers);
-    let outcomes: Vec<Outcome> = rows
-        .iter()
-        .zip(&answers)
-        .zip(ranks)
-        .map(|((r, a), ranked)| Outcome {
-            truth: classifier
-                .labels
-                .iter()
-                .position(|l| *l == r.label)
-                .unwrap_or(0),
-            ranked,
-            sure: a.sure,
-        })
-        .collect();
-    debug_assert_eq!(features.len(), rows.len() * dim);
-    (
-        evaluate(&classifier.labels, &outcomes),
-        answers.iter().map(|a| a.distance).collect(),
-    )
 }
 
 /// How many groups ([`group_key`]) the photos of `rows` fall in.

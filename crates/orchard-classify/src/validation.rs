@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::classifier::Classifier;
+use crate::labelled::{evaluate_labelled, TrainingRow};
 use crate::metrics::Evaluation;
-use crate::train::{evaluate_labelled, TrainingRow};
 
 /// Photos whose label the classifier does not know.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

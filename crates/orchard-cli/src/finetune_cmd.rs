@@ -308,13 +308,8 @@ pub fn fine_tune_backbone(
     let report = fine_tune(&tail, &data, &options, &mut observer)?;
     observer.bar.finish_and_clear();
     println!(
-        "kept epoch {}{}",
-        report.kept_epoch,
-        if report.kept_epoch == 0 {
-            " (fine-tuning did not beat the frozen backbone on the held-out groups)"
-        } else {
-            ""
-        }
+        "kept epoch {} (lowest cross-entropy on the held-out groups)",
+        report.kept_epoch
     );
 
     // 3. Export, install, and check in ONNX Runtime against candle.

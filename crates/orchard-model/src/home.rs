@@ -79,7 +79,7 @@ pub struct ModelManifest {
     pub quantization: Option<crate::quantization::QuantizationInfo>,
     /// For a fine-tuned model: its parent and training set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fine_tuning: Option<crate::tuning::FineTuningInfo>,
+    pub fine_tuning: Option<crate::tuning_info::FineTuningInfo>,
 }
 
 /// Overrides for models given as a path to an `.onnx` file without a manifest.

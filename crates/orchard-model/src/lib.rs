@@ -37,6 +37,7 @@ pub mod quantize;
 pub mod spec;
 pub mod tract_backend;
 pub mod tuning;
+pub mod tuning_info;
 
 pub use backend::{effective_lanes, effective_threads, BackendKind, InferenceBackend};
 pub use cache::cached;
@@ -57,4 +58,5 @@ pub use quantize::{
 };
 pub use spec::ModelSpec;
 pub use tract_backend::TractBackend;
-pub use tuning::{install_fine_tuned, FineTuningInfo};
+pub use tuning::install_fine_tuned;
+pub use tuning_info::FineTuningInfo;

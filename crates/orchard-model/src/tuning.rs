@@ -4,34 +4,10 @@
 
 use std::io::Write;
 
-use serde::{Deserialize, Serialize};
-
 use crate::error::ModelError;
 use crate::fetch::{install_onnx, rfc3339_now, write_atomically};
 use crate::home::{ConverterInfo, ModelHome, ModelManifest, ModelSource, ResolvedModel};
-
-/// How an installed model was fine-tuned (in its manifest).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FineTuningInfo {
-    /// The parent model's name.
-    pub parent_model: String,
-    /// The parent model's sha256.
-    pub parent_sha256: String,
-    /// Fingerprint of the labelled photos it was tuned on (their paths,
-    /// labels and sizes, hashed).
-    pub training_fingerprint: String,
-    /// Photos it was tuned on (held-out groups excluded).
-    pub training_photos: u64,
-    /// Inverted-residual blocks trained (with the final 1×1 conv).
-    pub blocks: usize,
-    /// Epoch whose weights were kept (0: the parent's weights won).
-    pub kept_epoch: usize,
-    /// Cosine between the exported model's features (ONNX Runtime) and the
-    /// training framework's, lowest over the checked photos.
-    pub export_check_cosine: f64,
-    /// Labels the classifier was trained on while tuning.
-    pub labels: Vec<String>,
-}
+use crate::tuning_info::FineTuningInfo;
 
 /// Installs `onnx` (a fine-tuned copy of `parent`) as `name` in `home`, with
 /// a manifest that names the parent and the training set.
