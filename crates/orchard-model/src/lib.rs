@@ -28,6 +28,7 @@ pub mod cache;
 pub mod error;
 pub mod fetch;
 pub mod home;
+mod install;
 pub mod loader;
 pub mod onnx;
 pub mod ort_backend;

@@ -15,8 +15,9 @@ use std::process::Command;
 use serde::Serialize;
 
 use crate::error::ModelError;
-use crate::fetch::{find_python, install_onnx, rfc3339_now, stderr_tail, write_atomically};
+use crate::fetch::find_python;
 use crate::home::{sha256_bytes, ConverterInfo, ModelHome, ModelManifest, ResolvedModel};
+use crate::install::{install_onnx, rfc3339_now, stderr_tail, write_atomically};
 pub use crate::quantization::{Activations, Calibration, QuantizationInfo};
 
 /// The quantizer script, embedded at build time.

@@ -5,8 +5,8 @@
 use std::io::Write;
 
 use crate::error::ModelError;
-use crate::fetch::{install_onnx, rfc3339_now, write_atomically};
 use crate::home::{ConverterInfo, ModelHome, ModelManifest, ModelSource, ResolvedModel};
+use crate::install::{install_onnx, rfc3339_now, write_atomically};
 use crate::tuning_info::FineTuningInfo;
 
 /// Installs `onnx` (a fine-tuned copy of `parent`) as `name` in `home`, with
