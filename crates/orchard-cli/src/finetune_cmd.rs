@@ -339,21 +339,30 @@ pub fn fine_tune_backbone(
         export_check_cosine: 0.0,
         labels: labels.clone(),
     };
-    let home = ModelHome::from_env();
-    let installed = install_fine_tuned(&home, &name, &tuned, parent_resolved, info.clone())?;
+    // Checked from a file beside the frozen part before it is installed, so
+    // a model that fails the check never reaches the model home.
+    let candidate = dir.path().join("tuned.onnx");
+    std::fs::write(&candidate, &tuned)
+        .with_context(|| format!("cannot write {}", candidate.display()))?;
+    let maps: BTreeMap<&str, &[f32]> = photos
+        .iter()
+        .map(|p| (p.path.as_str(), p.maps[0].as_slice()))
+        .collect();
+    let unchecked = ModelRef {
+        path: candidate.display().to_string(),
+        sha256: sha.clone(),
+        ..parent.clone()
+    };
+    let export_cosine = check_export(args, &unchecked, &tail, grid, &maps, storage)?;
+    info.export_check_cosine = export_cosine;
+    let installed =
+        install_fine_tuned(&ModelHome::from_env(), &name, &tuned, parent_resolved, info)?;
     let model = ModelRef {
         path: installed.path.display().to_string(),
         sha256: installed.sha256.clone(),
         spec: installed.spec.clone(),
         ..parent.clone()
     };
-    let maps: BTreeMap<&str, &[f32]> = photos
-        .iter()
-        .map(|p| (p.path.as_str(), p.maps[0].as_slice()))
-        .collect();
-    let export_cosine = check_export(args, &model, &tail, grid, &maps, storage)?;
-    info.export_check_cosine = export_cosine;
-    install_fine_tuned(&home, &name, &tuned, parent_resolved, info)?;
     println!(
         "fine-tuned model installed as `{name}` (sha256 {}); ONNX Runtime vs candle on {CHECKED_PHOTOS} photos: lowest cosine {export_cosine:.6}",
         installed.sha256
