@@ -64,7 +64,7 @@ pub use lbfgs::{minimize, LbfgsOptions, LbfgsReport};
 pub use metrics::{evaluate, ClassMetrics, Evaluation, Outcome};
 pub use ood::{quantile, Mahalanobis, DEFAULT_RIDGE};
 pub use softmax::{fit_softmax, softmax_in_place, SoftmaxModel, TrainingSet};
-pub use split::{fnv1a, group_key, is_group_held_out, is_held_out, series, DEFAULT_GROUP_BLOCK};
+pub use split::{fnv1a, group_key, series, HoldOut, DEFAULT_GROUP_BLOCK};
 pub use train::{train, TrainOptions, TrainReport};
 pub use tta::{mean_views, tta_view, tta_views, MAX_TTA};
 pub use validation::{evaluate_set, SetEvaluation, UnknownSpecies};

@@ -33,35 +33,85 @@ pub fn fnv1a(seed: u64, text: &str) -> u64 {
     h
 }
 
-fn below(hash: u64, holdout: f64) -> bool {
-    holdout > 0.0 && (hash as f64 / u64::MAX as f64) < holdout
-}
-
 /// SplitMix64's finalizer: FNV-1a's high bits barely depend on the last
 /// characters, and group keys differ mostly there (`…#3`, `…#4`), so they
-/// are mixed before being compared with the share.
+/// are mixed before being ordered.
 fn mix(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
     z ^ (z >> 31)
 }
 
-/// Whether the photo at `path` is held out for a share `holdout` with `seed`,
-/// split **by file** (the split before groups; `group_block` 0). Only the
-/// photo's folder and name (`label/name.jpg`) count, so the split is the
-/// same wherever the collection lives.
-pub fn is_held_out(path: &str, holdout: f64, seed: u64) -> bool {
-    below(fnv1a(seed, file_key(path)), holdout)
+/// The held-out side of `train`'s split, **stratified by label**: within
+/// each label, `round(share × groups)` of its groups ([`group_key`]) are
+/// held out, at least one and never all of them when the label has two
+/// groups or more (a label with a single group is only trained on). Which
+/// groups is decided by a seeded hash of the group key, so every photo of a
+/// group falls on the same side, and the split is the same on every
+/// platform and wherever the collection lives (only `label/name` counts).
+///
+/// Without the stratification a small collection (three groups a label)
+/// could hold out nothing of some labels, and their accuracy would go
+/// unmeasured.
+#[derive(Debug, Clone, Default)]
+pub struct HoldOut {
+    groups: std::collections::BTreeSet<String>,
+    group_block: u32,
 }
 
-/// Whether the photo at `path` is held out for a share `holdout` of the
-/// groups with `seed`: every photo of a group ([`group_key`]) falls on the
-/// same side. `group_block` 0 splits by file ([`is_held_out`]).
-pub fn is_group_held_out(path: &str, holdout: f64, seed: u64, group_block: u32) -> bool {
-    if group_block == 0 {
-        return is_held_out(path, holdout, seed);
+impl HoldOut {
+    /// Splits the photos at `paths` (with their labels) holding out a
+    /// `share` of each label's groups, with `seed`. `group_block` 0 makes
+    /// every file a group of its own (the split by file).
+    pub fn new<'a>(
+        photos: impl IntoIterator<Item = (&'a str, &'a str)>,
+        share: f64,
+        seed: u64,
+        group_block: u32,
+    ) -> HoldOut {
+        use std::collections::{BTreeMap, BTreeSet};
+        let mut by_label: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+        for (path, label) in photos {
+            by_label
+                .entry(label)
+                .or_default()
+                .insert(group_key(path, group_block));
+        }
+        let mut groups = BTreeSet::new();
+        for keys in by_label.into_values() {
+            let n = keys.len();
+            let wanted = (share.clamp(0.0, 1.0) * n as f64).round() as usize;
+            let held = if share <= 0.0 || n == 0 {
+                0
+            } else if share >= 1.0 {
+                n
+            } else if n < 2 {
+                0
+            } else {
+                wanted.clamp(1, n - 1)
+            };
+            let mut ordered: Vec<(u64, String)> = keys
+                .into_iter()
+                .map(|k| (mix(fnv1a(seed, &k)), k))
+                .collect();
+            ordered.sort();
+            groups.extend(ordered.into_iter().take(held).map(|(_, k)| k));
+        }
+        HoldOut {
+            groups,
+            group_block,
+        }
     }
-    below(mix(fnv1a(seed, &group_key(path, group_block))), holdout)
+
+    /// Whether the photo at `path` is held out.
+    pub fn holds_out(&self, path: &str) -> bool {
+        !self.groups.is_empty() && self.groups.contains(&group_key(path, self.group_block))
+    }
+
+    /// How many groups are held out.
+    pub fn held_groups(&self) -> usize {
+        self.groups.len()
+    }
 }
 
 /// The group of the photo at `path`: `label/series#block` (see the module
@@ -149,20 +199,70 @@ fn file_key(path: &str) -> &str {
 mod tests {
     use super::*;
 
+    fn split<'a>(
+        paths: &'a [String],
+        label_of: impl Fn(&str) -> &'a str,
+    ) -> Vec<(&'a str, &'a str)> {
+        paths.iter().map(|p| (p.as_str(), label_of(p))).collect()
+    }
+
     #[test]
-    fn file_split_is_deterministic_and_near_the_share() {
-        let held = (0..10_000)
-            .filter(|i| is_held_out(&format!("p/{i}.jpg"), 0.2, 7))
-            .count();
-        assert!((1800..2200).contains(&held), "{held}");
-        assert_eq!(is_held_out("a.jpg", 0.2, 1), is_held_out("a.jpg", 0.2, 1));
-        assert!(!is_held_out("a.jpg", 0.0, 1));
+    fn file_split_is_deterministic_and_exactly_the_share() {
+        let paths: Vec<String> = (0..10_000).map(|i| format!("p/apple/{i}.jpg")).collect();
+        let photos = split(&paths, |_| "apple");
+        let hold = HoldOut::new(photos.iter().copied(), 0.2, 7, 0);
+        let held = paths.iter().filter(|p| hold.holds_out(p)).count();
+        assert_eq!(held, 2000);
+        let again = HoldOut::new(photos.iter().copied(), 0.2, 7, 0);
+        assert!(paths
+            .iter()
+            .all(|p| hold.holds_out(p) == again.holds_out(p)));
+        let other_seed = HoldOut::new(photos.iter().copied(), 0.2, 8, 0);
+        assert!(paths
+            .iter()
+            .any(|p| hold.holds_out(p) != other_seed.holds_out(p)));
+        let none = HoldOut::new(photos.iter().copied(), 0.0, 7, 0);
+        assert!(paths.iter().all(|p| !none.holds_out(p)));
+        let all = HoldOut::new(photos.iter().copied(), 1.0, 7, 0);
+        assert!(paths.iter().all(|p| all.holds_out(p)));
         assert_eq!(file_key("s3://b/p/apple/1.jpg"), "apple/1.jpg");
         assert_eq!(file_key("1.jpg"), "1.jpg");
-        // Block 0 is the split by file.
-        for i in 0..200 {
-            let p = format!("x/apple/Kiwi_{i:03}.jpg");
-            assert_eq!(is_group_held_out(&p, 0.2, 3, 0), is_held_out(&p, 0.2, 3));
+    }
+
+    #[test]
+    fn every_label_with_two_groups_is_measured_and_trained_on() {
+        // A small collection: 30, 30, 20, 20 and 5 photos, blocks of ten.
+        let mut paths = Vec::new();
+        for (label, n) in [
+            ("apple", 30),
+            ("lemon", 30),
+            ("mango", 20),
+            ("kiwi", 20),
+            ("fig", 5),
+        ] {
+            paths.extend((0..n).map(|i| format!("d/{label}/{label}_{i:03}.jpg")));
+        }
+        fn label_of(p: &str) -> &str {
+            p.split('/').nth(1).unwrap()
+        }
+        for seed in 0..50 {
+            let hold = HoldOut::new(
+                paths.iter().map(|p| (p.as_str(), label_of(p))),
+                0.2,
+                seed,
+                10,
+            );
+            for label in ["apple", "lemon", "mango", "kiwi"] {
+                let mine: Vec<&String> = paths.iter().filter(|p| label_of(p) == label).collect();
+                let held = mine.iter().filter(|p| hold.holds_out(p)).count();
+                assert_eq!(held, 10, "{label} seed {seed}: one block of ten held out");
+            }
+            // One group only: trained on, never held out.
+            assert!(paths
+                .iter()
+                .filter(|p| label_of(p) == "fig")
+                .all(|p| !hold.holds_out(p)));
+            assert_eq!(hold.held_groups(), 4);
         }
     }
 
@@ -234,71 +334,67 @@ mod tests {
 
     #[test]
     fn a_group_is_on_one_side_wherever_the_collection_lives() {
+        let names: Vec<String> = (0..100)
+            .map(|shot| format!("apple/Golden-Delicious_{shot:03}.jpg"))
+            .chain((0..50).map(|shot| format!("kiwi/Kiwi_{shot:03}.jpg")))
+            .collect();
+        let here: Vec<String> = names
+            .iter()
+            .map(|n| format!("/tmp/a1/photos/{n}"))
+            .collect();
+        let there: Vec<String> = names.iter().map(|n| format!("s3://bucket/x/{n}")).collect();
+        fn label_of(p: &str) -> &str {
+            p.rsplit('/').nth(1).unwrap()
+        }
         for seed in 0..20 {
-            for shot in 0..100 {
-                let name = format!("apple/Golden-Delicious_{shot:03}.jpg");
-                let here = is_group_held_out(&format!("/tmp/a1/photos/{name}"), 0.2, seed, 10);
-                assert_eq!(
-                    here,
-                    is_group_held_out(&format!("s3://bucket/x/{name}"), 0.2, seed, 10)
-                );
-                // Every shot of the block of ten goes where its first goes.
-                let first = format!("d/apple/Golden-Delicious_{:03}.jpg", shot / 10 * 10);
-                assert_eq!(
-                    here,
-                    is_group_held_out(&first, 0.2, seed, 10),
-                    "{name} {seed}"
-                );
+            let a = HoldOut::new(
+                here.iter().map(|p| (p.as_str(), label_of(p))),
+                0.2,
+                seed,
+                10,
+            );
+            let b = HoldOut::new(
+                there.iter().map(|p| (p.as_str(), label_of(p))),
+                0.2,
+                seed,
+                10,
+            );
+            for (i, (h, t)) in here.iter().zip(&there).enumerate() {
+                assert_eq!(a.holds_out(h), b.holds_out(t));
+                // Every shot of a block of ten goes where its first goes.
+                let first = i / 10 * 10;
+                assert_eq!(a.holds_out(h), a.holds_out(&here[first]), "{h} {seed}");
             }
+            assert_eq!(a.held_groups(), 2 + 1);
         }
     }
 
     #[test]
-    fn series_blocks_never_split_and_the_share_is_near_the_target() {
-        let (mut groups, mut held_groups, mut photos, mut held_photos) = (0, 0, 0, 0);
+    fn series_blocks_never_split_and_the_share_is_the_target() {
+        let mut paths = Vec::new();
         for series in 0..400 {
-            for block in 0..5 {
-                let sides: Vec<bool> = (0..10)
-                    .map(|i| {
-                        let shot = block * 10 + i;
-                        let path =
-                            format!("root/label{}/Series-{series}_r_{shot}_100.jpg", series % 7);
-                        is_group_held_out(&path, 0.2, 42, 10)
-                    })
-                    .collect();
-                assert!(
-                    sides.iter().all(|&s| s == sides[0]),
-                    "series {series} block {block} split: {sides:?}"
-                );
-                groups += 1;
-                held_groups += sides[0] as u32;
-                photos += sides.len();
-                held_photos += sides.iter().filter(|&&s| s).count();
+            for shot in 0..50 {
+                paths.push(format!(
+                    "root/label{}/Series-{series}_r_{shot}_100.jpg",
+                    series % 7
+                ));
             }
         }
-        let share = held_groups as f64 / groups as f64;
-        assert!((0.18..0.22).contains(&share), "{share}");
-        // Over seeds too: the mean share is the target, and keys that differ
-        // only in their last characters do not clump.
-        let shares: Vec<f64> = (0..40)
-            .map(|seed| {
-                let held = (0..2000)
-                    .filter(|g| {
-                        let path = format!("l{}/S-{}_{}.jpg", g % 3, g / 5, g % 5 * 10);
-                        is_group_held_out(&path, 0.2, seed, 10)
-                    })
-                    .count();
-                held as f64 / 2000.0
-            })
-            .collect();
-        let mean = shares.iter().sum::<f64>() / 40.0;
-        let sd = (shares.iter().map(|s| (s - mean).powi(2)).sum::<f64>() / 40.0).sqrt();
-        assert!((mean - 0.2).abs() < 0.005, "{mean}");
-        // Binomial: sqrt(0.2 · 0.8 / 2000) = 0.0089.
-        assert!(sd < 0.014, "{sd}");
-        assert_eq!(held_photos * 10, held_groups as usize * 100);
-        assert_eq!(photos, 20_000);
-        assert!(!is_group_held_out("a/b_1.jpg", 0.0, 1, 10));
-        assert!(is_group_held_out("a/b_1.jpg", 1.0, 1, 10));
+        fn label_of(p: &str) -> &str {
+            p.split('/').nth(1).unwrap()
+        }
+        let hold = HoldOut::new(paths.iter().map(|p| (p.as_str(), label_of(p))), 0.2, 42, 10);
+        for block in paths.chunks(10) {
+            let sides: Vec<bool> = block.iter().map(|p| hold.holds_out(p)).collect();
+            assert!(
+                sides.iter().all(|&s| s == sides[0]),
+                "{block:?} split: {sides:?}"
+            );
+        }
+        let groups = paths.len() / 10;
+        let share = hold.held_groups() as f64 / groups as f64;
+        assert!((0.19..0.21).contains(&share), "{share}");
+        let held_photos = paths.iter().filter(|p| hold.holds_out(p)).count();
+        assert_eq!(held_photos, hold.held_groups() * 10);
     }
 }

@@ -13,7 +13,7 @@ use crate::lbfgs::{LbfgsOptions, LbfgsReport};
 use crate::metrics::Evaluation;
 use crate::ood::{quantile, Mahalanobis, DEFAULT_RIDGE};
 use crate::softmax::{fit_softmax, TrainingSet};
-use crate::split::{group_key, is_group_held_out, DEFAULT_GROUP_BLOCK};
+use crate::split::{group_key, HoldOut, DEFAULT_GROUP_BLOCK};
 use crate::validation::SetEvaluation;
 
 /// How to train. The defaults are the best configuration measured on
@@ -193,7 +193,7 @@ fn count_groups<'a>(rows: impl Iterator<Item = &'a TrainingRow>, block: u32) -> 
 /// Trains a classifier on `rows` (all of width `dim`).
 ///
 /// 1. Photos are split by group of near-identical shots into training and
-///    held-out parts ([`is_group_held_out`]); augmented variants follow
+///    held-out parts, stratified by label ([`HoldOut`]); augmented variants follow
 ///    their photo, and only original photos are evaluated.
 /// 2. The model fitted on the training part is evaluated on the held-out
 ///    real photos and studio shots separately, and the distance threshold
@@ -235,9 +235,16 @@ pub fn train(
         *photos_per_label.entry(r.label.clone()).or_insert(0u64) += 1;
         studio_photos += r.studio as u64;
     }
-    let (held, kept): (Vec<&TrainingRow>, Vec<&TrainingRow>) = rows
-        .iter()
-        .partition(|r| is_group_held_out(&r.path, opts.holdout, opts.seed, opts.group_block));
+    let hold_out = HoldOut::new(
+        rows.iter()
+            .filter(|r| r.variant == 0)
+            .map(|r| (r.path.as_str(), r.label.as_str())),
+        opts.holdout,
+        opts.seed,
+        opts.group_block,
+    );
+    let (held, kept): (Vec<&TrainingRow>, Vec<&TrainingRow>) =
+        rows.iter().partition(|r| hold_out.holds_out(&r.path));
     let mut thresholds = Thresholds {
         max_distance: f32::INFINITY,
         distance_quantile: opts.distance_quantile,

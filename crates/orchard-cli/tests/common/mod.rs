@@ -8,9 +8,17 @@ use std::process::{Command, Output};
 use datafusion::arrow::array::RecordBatch;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
+/// This crate's directory, read when the test runs: a test binary may have
+/// been built by a clone at another path that shares the build folder.
+fn manifest_dir() -> PathBuf {
+    PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+    )
+}
+
 /// The shared sample (`../shared/data/fruits360-sample` from the project root).
 pub fn sample_dir() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let root = manifest_dir().join("../..");
     let candidates = [
         std::env::var_os("ORCHARD_SAMPLE").map(PathBuf::from),
         Some(root.join("../shared/data/fruits360-sample")),
@@ -25,7 +33,7 @@ pub fn sample_dir() -> PathBuf {
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    manifest_dir().join("../..")
 }
 
 /// Runs the `orchard` binary with `args`.

@@ -5,8 +5,16 @@ use std::path::PathBuf;
 
 use image::RgbImage;
 
+/// This crate's directory, read when the test runs: a test binary may have
+/// been built by a clone at another path that shares the build folder.
+fn manifest_dir() -> PathBuf {
+    PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+    )
+}
+
 pub fn fixture_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/pil")
+    manifest_dir().join("fixtures/pil")
 }
 
 pub fn read(rel: &str) -> Vec<u8> {

@@ -5,12 +5,17 @@ use std::path::PathBuf;
 
 use orchard_model::{ModelSpec, Normalization};
 
+/// This crate's directory, read when the test runs: a test binary may have
+/// been built by a clone at another path that shares the build folder.
+fn manifest_dir() -> PathBuf {
+    PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+    )
+}
+
 /// `tests/fixtures/<file>`.
 pub fn fixture(file: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests")
-        .join("fixtures")
-        .join(file)
+    manifest_dir().join("tests").join("fixtures").join(file)
 }
 
 /// The fixed test input: value `i` of the flat batch tensor is
