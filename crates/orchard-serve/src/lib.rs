@@ -8,14 +8,22 @@
 //!   on: 413 (body or pixels), 415 (not an image), 422 (undecodable or
 //!   empty), 401 (token), 503 + `Retry-After` (queue full), 504 (timeout).
 //! * Concurrent requests share model calls ([`Batcher`]).
-//! * Uploads are never written or logged unless `keep_uploads` is set.
+//! * Uploads are never written or logged. With an upload store
+//!   ([`ServeOptions::uploads`]), a photo sent with `consent=training` is
+//!   kept (metadata stripped) under a random receipt: `POST /v1/feedback`
+//!   records the person's label, `GET`/`DELETE /v1/uploads/{receipt}` give
+//!   access and erasure ([`uploads`]).
+//! * `GET /openapi.json` describes every route (OpenAPI 3.1).
 
 #![warn(missing_docs)]
 
 mod batcher;
 mod metrics;
+mod reply;
 mod routes;
 mod state;
+pub mod uploads;
+mod uploads_routes;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -10,11 +10,14 @@ use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use orchard_classify::facts_for;
+use orchard_classify::{facts_for, Answer};
 use orchard_image::ImageError;
 use serde_json::{json, Value};
 
+pub use crate::reply::error;
 use crate::state::AppState;
+use crate::uploads::{KeptAnswer, KeptGuess, KeptModel, CONSENT_TRAINING};
+use crate::uploads_routes;
 
 /// The phone page.
 const PAGE: &str = include_str!("page.html");
@@ -24,28 +27,31 @@ pub fn router(state: Arc<AppState>) -> Router {
     let api = Router::new()
         .route("/v1/identify", post(identify))
         .route("/v1/model", get(model))
+        .route("/v1/feedback", post(uploads_routes::feedback))
+        .route(
+            "/v1/uploads/{receipt}",
+            get(uploads_routes::access).delete(uploads_routes::erase),
+        )
+        .route("/v1/uploads/{receipt}/photo", get(uploads_routes::photo))
         .route_layer(middleware::from_fn_with_state(state.clone(), authorize));
     Router::new()
         .route("/", get(|| async { Html(PAGE) }))
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
+        .route("/openapi.json", get(uploads_routes::openapi))
         .merge(api)
         .layer(middleware::from_fn_with_state(state.clone(), count))
         .layer(axum::extract::DefaultBodyLimit::max(state.options.max_body))
         .with_state(state)
 }
 
-/// A JSON error with a status a client can act on.
-pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, Json(json!({ "error": message.into() }))).into_response()
-}
-
 async fn count(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    // Receipts never reach the metrics: the uploads routes count as one.
     let route = match req.uri().path() {
-        p @ ("/" | "/healthz" | "/readyz" | "/metrics" | "/v1/identify" | "/v1/model") => {
-            p.to_string()
-        }
+        p @ ("/" | "/healthz" | "/readyz" | "/metrics" | "/openapi.json" | "/v1/identify"
+        | "/v1/model" | "/v1/feedback") => p.to_string(),
+        p if p.starts_with("/v1/uploads/") => "/v1/uploads/{receipt}".to_string(),
         _ => "other".to_string(),
     };
     let started = Instant::now();
@@ -113,12 +119,48 @@ async fn model(State(state): State<Arc<AppState>>) -> Json<Value> {
         "feature_model": { "name": b.feature_model.name, "sha256": b.feature_model.sha256 },
         "thresholds": b.classifier.thresholds,
         "max_body_bytes": state.options.max_body,
+        "keeps_uploads": state.options.uploads.is_some(),
     }))
 }
 
-/// The upload's bytes: a raw image body, or the `photo` field of a
-/// multipart form (what a phone's file input sends).
-async fn upload(state: &Arc<AppState>, req: Request) -> Result<Bytes, Response> {
+/// An upload: the photo, and whether the person consented to its being kept
+/// for training.
+struct Upload {
+    bytes: Bytes,
+    consent: bool,
+}
+
+/// Whether a `consent` value grants training use; any other purpose is refused.
+fn consent_of(value: &str) -> Result<bool, Response> {
+    match value.trim() {
+        "" => Ok(false),
+        CONSENT_TRAINING => Ok(true),
+        other => Err(error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!(
+                "consent `{}` is not a purpose this service asks for: send consent={CONSENT_TRAINING}, or nothing",
+                other.chars().take(40).collect::<String>()
+            ),
+        )),
+    }
+}
+
+/// The `consent` query parameter, if any.
+fn query_consent(req: &Request) -> Result<bool, Response> {
+    let mut consent = false;
+    for pair in req.uri().query().unwrap_or("").split('&') {
+        if let Some(("consent", value)) = pair.split_once('=') {
+            consent |= consent_of(value)?;
+        }
+    }
+    Ok(consent)
+}
+
+/// The upload: a raw image body, or the `photo` field of a multipart form
+/// (what a phone's file input sends); consent comes as the `consent` query
+/// parameter or form field.
+async fn upload(state: &Arc<AppState>, req: Request) -> Result<Upload, Response> {
+    let mut consent = query_consent(&req)?;
     let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -129,22 +171,30 @@ async fn upload(state: &Arc<AppState>, req: Request) -> Result<Bytes, Response> 
         let mut form = Multipart::from_request(req, state)
             .await
             .map_err(|e| error(e.status(), e.body_text()))?;
+        let mut photo = None;
         while let Some(field) = form
             .next_field()
             .await
             .map_err(|e| error(e.status(), e.body_text()))?
         {
-            if field.name() == Some("photo") {
-                return field
-                    .bytes()
-                    .await
-                    .map_err(|e| error(e.status(), e.body_text()));
+            let name = field.name().map(str::to_string);
+            let bytes = field
+                .bytes()
+                .await
+                .map_err(|e| error(e.status(), e.body_text()))?;
+            match name.as_deref() {
+                Some("photo") if photo.is_none() => photo = Some(bytes),
+                Some("consent") => consent |= consent_of(&String::from_utf8_lossy(&bytes))?,
+                _ => {}
             }
         }
-        return Err(error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "the form has no `photo` field",
-        ));
+        return match photo {
+            Some(bytes) => Ok(Upload { bytes, consent }),
+            None => Err(error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "the form has no `photo` field",
+            )),
+        };
     }
     let accepted = content_type.is_empty()
         || content_type.starts_with("image/")
@@ -155,9 +205,10 @@ async fn upload(state: &Arc<AppState>, req: Request) -> Result<Bytes, Response> 
             format!("unsupported Content-Type `{content_type}`: send image/jpeg or image/png, or multipart/form-data with a `photo` field"),
         ));
     }
-    Bytes::from_request(req, state)
+    let bytes = Bytes::from_request(req, state)
         .await
-        .map_err(|e| error(e.status(), e.body_text()))
+        .map_err(|e| error(e.status(), e.body_text()))?;
+    Ok(Upload { bytes, consent })
 }
 
 fn image_error_status(e: &ImageError) -> StatusCode {
@@ -201,7 +252,7 @@ async fn identify(State(state): State<Arc<AppState>>, req: Request) -> Response 
 
 async fn answer(state: &Arc<AppState>, req: Request) -> Result<Response, Response> {
     let started = Instant::now();
-    let bytes = upload(state, req).await?;
+    let Upload { bytes, consent } = upload(state, req).await?;
     if bytes.is_empty() {
         return Err(error(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -249,12 +300,17 @@ async fn answer(state: &Arc<AppState>, req: Request) -> Result<Response, Respons
         .answer_batch(&features, state.options.top)
         .remove(0);
     state.metrics.answer(answer.sure);
-    if let Some(dir) = &state.options.keep_uploads {
-        let path = dir.join(format!("{}.img", uuid::Uuid::new_v4()));
-        if let Err(e) = tokio::fs::write(&path, &bytes).await {
-            tracing::warn!("cannot keep the upload in {}: {e}", dir.display());
-        }
-    }
+    // Kept only with consent, and only when this service keeps uploads.
+    let receipt = match (&state.options.uploads, consent) {
+        (Some(store), true) => match store.keep(&bytes, kept(&answer), kept_model(state)).await {
+            Ok(record) => Some(record.receipt),
+            Err(e) => {
+                tracing::warn!("a photo given for training was not kept: {e}");
+                None
+            }
+        },
+        _ => None,
+    };
     let top: Vec<Value> = answer
         .top
         .iter()
@@ -274,10 +330,46 @@ async fn answer(state: &Arc<AppState>, req: Request) -> Result<Response, Respons
             "total": started.elapsed().as_secs_f64() * 1e3,
         },
     });
+    if consent {
+        reply["kept"] = receipt.is_some().into();
+    }
+    if let Some(receipt) = receipt {
+        reply["receipt"] = receipt.into();
+    }
     if state.featurizer.tta() > 1 {
         // Test-time views averaged (only with --tta, so the answer is
         // unchanged without it).
         reply["views"] = state.featurizer.tta().into();
     }
     Ok(Json(reply).into_response())
+}
+
+/// The answer as an upload's record keeps it (no facts, no timings).
+fn kept(answer: &Answer) -> KeptAnswer {
+    KeptAnswer {
+        label: answer.label().to_string(),
+        probability: answer.probability(),
+        sure: answer.sure,
+        unsure_reason: answer.unsure.map(|u| {
+            serde_json::to_value(u)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default()
+        }),
+        top: answer
+            .top
+            .iter()
+            .map(|r| KeptGuess {
+                label: r.label.clone(),
+                probability: r.probability,
+            })
+            .collect(),
+    }
+}
+
+fn kept_model(state: &AppState) -> KeptModel {
+    KeptModel {
+        name: state.bundle.feature_model.name.clone(),
+        sha256: state.bundle.feature_model.sha256.clone(),
+    }
 }

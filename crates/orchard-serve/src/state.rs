@@ -1,7 +1,6 @@
 //! What every request shares: the bundle, the featurizer, the batcher, the
 //! metrics, the options and the admission limit.
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,6 +10,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::batcher::Batcher;
 use crate::metrics::Metrics;
+use crate::uploads::UploadStore;
 
 /// How the service behaves; every limit has a default a phone app can live with.
 #[derive(Debug, Clone)]
@@ -32,8 +32,9 @@ pub struct ServeOptions {
     pub top: usize,
     /// Bearer token the `/v1/` routes require, if any.
     pub token: Option<String>,
-    /// Keep uploads in this directory (off by default: photos are never stored).
-    pub keep_uploads: Option<PathBuf>,
+    /// Where photos given with consent (`consent=training`) are kept; off
+    /// by default: photos are never stored.
+    pub uploads: Option<UploadStore>,
 }
 
 impl Default for ServeOptions {
@@ -47,7 +48,7 @@ impl Default for ServeOptions {
             lanes: 2,
             top: 3,
             token: None,
-            keep_uploads: None,
+            uploads: None,
         }
     }
 }
