@@ -10,6 +10,7 @@ use orchard_classify::{
 };
 use orchard_engine::ModelRef;
 use orchard_model::{BackendKind, ModelHome};
+use orchard_serve::uploads::{TrainingSet, TRAINING_SET};
 use orchard_source::PhotoGlob;
 use serde_json::json;
 
@@ -44,6 +45,9 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
     check_apart(&args.inputs, &training, &validation)?;
     let failed: u64 = training.iter().map(|s| s.failed).sum();
     let rows: Vec<TrainingRow> = training.into_iter().flat_map(|s| s.rows).collect();
+    // What the bundle is trained on: the set's fingerprint and the receipts
+    // of kept uploads in it, so that an erasure can name it.
+    let lineage = TrainingSet::of(rows.iter().map(|r| (r.path.as_str(), r.label.as_str())));
     let options = TrainOptions {
         c: args.c,
         studio_weight: args.studio_weight,
@@ -77,6 +81,12 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
         training: Some(report.clone()),
     };
     bundle.save(&args.classifier)?;
+    lineage.save(&args.classifier).with_context(|| {
+        format!(
+            "cannot write {}",
+            args.classifier.join(TRAINING_SET).display()
+        )
+    })?;
     if let Some(tuning) = tuning {
         // How the backbone was tuned: every epoch's figures, next to the bundle.
         let path = args.classifier.join("fine_tuning.json");

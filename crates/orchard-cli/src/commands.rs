@@ -26,6 +26,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Evaluate(args) => crate::classify_cmd::run_evaluate(args),
         Command::Identify(args) => crate::classify_cmd::run_identify(args),
         Command::Serve(args) => crate::serve_cmd::run_serve(args),
+        Command::Uploads(cmd) => crate::uploads_cmd::run(cmd),
         Command::Cost(args) => crate::cost_cmd::run_cost(args),
         Command::Report(args) => runtime()?.block_on(crate::report_cmd::run_report(args)),
         Command::Cluster(cmd) => runtime()?.block_on(run_cluster(cmd)),
@@ -60,13 +61,14 @@ async fn run_cluster(cmd: ClusterCommand) -> Result<()> {
             port,
             grpc_port,
             metrics_port,
+            no_metrics,
             storage,
         } => {
             let slots = orchard_model::effective_threads(slots);
-            let metrics_addr = match metrics_port {
-                0 => None,
-                port => Some(
-                    tokio::net::lookup_host((bind_host.as_str(), port))
+            let metrics_addr = match no_metrics {
+                true => None,
+                false => Some(
+                    tokio::net::lookup_host((bind_host.as_str(), metrics_port))
                         .await?
                         .next()
                         .with_context(|| format!("cannot resolve --bind-host {bind_host}"))?,
@@ -78,17 +80,22 @@ async fn run_cluster(cmd: ClusterCommand) -> Result<()> {
                 metrics_addr,
                 ..Default::default()
             };
-            tracing::info!(%scheduler, slots, "starting an executor");
-            run_executor(
-                &scheduler,
-                slots,
-                &bind_host,
-                ExecutorPorts {
-                    flight: port,
-                    grpc: grpc_port,
-                },
-                options,
-            )
+            let ports = ExecutorPorts {
+                flight: port,
+                grpc: grpc_port,
+            };
+            run_executor(&scheduler, slots, &bind_host, ports, options, |at| {
+                // The chosen ports, for operators and scripts (with port 0).
+                let metrics = at
+                    .metrics
+                    .map_or_else(|| "off".to_string(), |a| a.port().to_string());
+                tracing::info!(
+                    "executor: {slots} slot(s), flight port {}, grpc port {}, metrics port {metrics}, \
+                     registering with the scheduler at {scheduler}",
+                    at.ports.flight,
+                    at.ports.grpc
+                );
+            })
             .await?;
         }
     }
@@ -180,11 +187,10 @@ fn plan_runner(args: &ExtractArgs) -> Box<dyn PlanRunner> {
             let partitions = orchard_model::effective_threads(args.partitions);
             let per_task = args.checkpoint_every.div_ceil(partitions.max(1));
             let stall = orchard_cluster::StallPolicy {
-                timeout: args.stall_timeout.map_or_else(
-                    || orchard_cluster::StallPolicy::timeout_for(per_task),
-                    std::time::Duration::from_secs,
-                ),
+                fixed: args.stall_timeout.map(std::time::Duration::from_secs),
                 attempts: args.stall_attempts.max(1),
+                wait_for_executors: std::time::Duration::from_secs(args.wait_for_executors),
+                ..orchard_cluster::StallPolicy::for_tasks_of(per_task)
             };
             Box::new(orchard_cluster::BallistaRunner::new(url).with_stall_policy(stall))
         }

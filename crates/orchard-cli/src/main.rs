@@ -14,6 +14,7 @@ mod report_cmd;
 mod serve_cmd;
 mod setup;
 mod training_rows;
+mod uploads_cmd;
 
 use clap::Parser;
 

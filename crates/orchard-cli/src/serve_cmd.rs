@@ -3,12 +3,14 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use orchard_serve::uploads::UploadStore;
 use orchard_serve::{serve, AppState, ServeOptions};
+use orchard_source::Location;
 
 use crate::args::ServeArgs;
 use crate::classify_cmd::load_bundle;
 use crate::photo_inputs::featurizer;
-use crate::setup::runtime;
+use crate::setup::{runtime, storage_options};
 
 /// Runs the service until SIGTERM or Ctrl-C; requests in flight finish.
 pub fn run_serve(args: ServeArgs) -> Result<()> {
@@ -24,10 +26,11 @@ pub fn run_serve(args: ServeArgs) -> Result<()> {
         .filter(|t| !t.is_empty()),
         None => None,
     };
-    if let Some(dir) = &args.keep_uploads {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        tracing::warn!("uploads are kept in {} (--keep-uploads)", dir.display());
-    }
+    let rt = runtime()?;
+    let uploads = match &args.keep_uploads {
+        Some(url) => Some(rt.block_on(upload_store(url, &args))?),
+        None => None,
+    };
     let options = ServeOptions {
         max_body: args.max_body,
         timeout: Duration::from_millis(args.timeout_ms),
@@ -37,14 +40,35 @@ pub fn run_serve(args: ServeArgs) -> Result<()> {
         lanes: orchard_model::effective_threads(args.run.threads),
         top: args.top,
         token,
-        keep_uploads: args.keep_uploads.clone(),
+        uploads,
     };
-    runtime()?.block_on(async move {
+    rt.block_on(async move {
         let state = AppState::new(bundle, featurizer, options);
         serve(args.bind, state, shutdown_signal())
             .await
             .with_context(|| format!("cannot serve on {}", args.bind))
     })
+}
+
+/// The store of `--keep-uploads`: writable, inside the allowed regions
+/// (checked before the service starts), and created when local.
+async fn upload_store(url: &str, args: &ServeArgs) -> Result<UploadStore> {
+    let storage = storage_options(&args.run.storage)?;
+    let location =
+        Location::parse_with(url, &storage).with_context(|| format!("--keep-uploads {url}"))?;
+    location.ensure_writable()?;
+    location
+        .check_residency()
+        .await
+        .with_context(|| format!("--keep-uploads {url}"))?;
+    if let Some(dir) = location.local_dir() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    tracing::warn!(
+        "photos given for training (consent=training) are kept in {} (--keep-uploads)",
+        location.url()
+    );
+    Ok(UploadStore::new(location))
 }
 
 async fn shutdown_signal() {

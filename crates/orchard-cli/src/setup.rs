@@ -42,12 +42,45 @@ pub fn resolve_model(args: &ModelArgs) -> Result<ModelRef> {
     })
 }
 
-/// The `[storage]` table of Orchard's config file.
+/// Orchard's config file: the `[storage]` and `[uploads]` tables.
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ConfigFile {
     #[serde(default)]
     storage: StorageOptions,
+    #[serde(default)]
+    uploads: UploadsConfig,
+}
+
+/// The `[uploads]` table: kept uploads' retention.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UploadsConfig {
+    /// How long kept uploads are kept (`30d`): `orchard uploads expire`'s default.
+    retention: Option<String>,
+}
+
+/// The config file (`--config`, `ORCHARD_CONFIG`, or
+/// `$ORCHARD_HOME/config.toml` when present), or the defaults.
+fn config_file(args: &StorageArgs) -> Result<ConfigFile> {
+    let path = args
+        .config
+        .clone()
+        .or_else(|| Some(ModelHome::from_env().root().join("config.toml")).filter(|p| p.is_file()));
+    match &path {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read config file {}", path.display()))?;
+            toml::from_str::<ConfigFile>(&text)
+                .with_context(|| format!("invalid config file {}", path.display()))
+        }
+        None => Ok(ConfigFile::default()),
+    }
+}
+
+/// `retention` of the config file's `[uploads]` table, if set.
+pub fn uploads_retention(args: &StorageArgs) -> Result<Option<String>> {
+    Ok(config_file(args)?.uploads.retention)
 }
 
 /// Storage options: the config file (`--config`, `ORCHARD_CONFIG`, or
@@ -55,20 +88,7 @@ struct ConfigFile {
 /// Allow-lists from both are combined only in the sense that the command line
 /// replaces the file's list when given.
 pub fn storage_options(args: &StorageArgs) -> Result<StorageOptions> {
-    let path = args
-        .config
-        .clone()
-        .or_else(|| Some(ModelHome::from_env().root().join("config.toml")).filter(|p| p.is_file()));
-    let mut options = match &path {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read config file {}", path.display()))?;
-            toml::from_str::<ConfigFile>(&text)
-                .with_context(|| format!("invalid config file {}", path.display()))?
-                .storage
-        }
-        None => StorageOptions::default(),
-    };
+    let mut options = config_file(args)?.storage;
     if args.region.is_some() {
         options.region = args.region.clone();
     }

@@ -1,5 +1,6 @@
-//! `orchard extract --cluster`: a real Ballista scheduler and two real
-//! executor processes on loopback run the job; the result equals the
+//! `orchard extract --cluster`: a real Ballista scheduler and three real
+//! executor processes on one host (every port chosen with `--port 0
+//! --grpc-port 0 --metrics-port 0`) run the job; the result equals the
 //! embedded run, and losing an executor mid-job loses no row.
 
 #[path = "common/cluster.rs"]
@@ -44,7 +45,31 @@ fn the_cluster_run_equals_the_embedded_run_and_survives_a_lost_executor() {
             .unwrap(),
     );
 
-    let mut cluster = Cluster::start(2, tmp.path());
+    let mut cluster = Cluster::start(3, tmp.path());
+    // Three executors on one host, each with its own free ports, registered
+    // with the ports they logged.
+    let registered = cluster.registered_executors();
+    assert_eq!(registered.len(), 3, "{registered:?}");
+    let mut flight: Vec<u64> = registered
+        .iter()
+        .map(|e| e["port"].as_u64().unwrap())
+        .collect();
+    flight.sort();
+    let mut logged: Vec<u64> = cluster
+        .executors
+        .iter()
+        .map(|e| e.flight_port as u64)
+        .collect();
+    logged.sort();
+    assert_eq!(flight, logged);
+    let mut all: Vec<u16> = cluster
+        .executors
+        .iter()
+        .flat_map(|e| [e.flight_port, e.grpc_port, e.metrics_port])
+        .collect();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), 9, "nine distinct ports: {all:?}");
     let out = tmp.path().join("cluster");
     let mut cmd = args(&out);
     cmd.extend([
@@ -80,7 +105,7 @@ fn the_cluster_run_equals_the_embedded_run_and_survives_a_lost_executor() {
         "{per_photo} bytes per photo besides the PCA state"
     );
     // Progress by task, from the scheduler: 120 photos in one chunk, planned
-    // as 4 scan partitions, one task each.
+    // as 4 scan partitions (32 photos a batch), one task each.
     assert!(
         client_log.contains("featurized 120/120 photos")
             && client_log.contains("cluster tasks 4/4"),
@@ -100,6 +125,13 @@ fn the_cluster_run_equals_the_embedded_run_and_survives_a_lost_executor() {
     assert!(total("orchard_model_seconds_count") >= 4.0, "{pages:?}");
     assert_eq!(total("orchard_scan_tasks_running"), 0.0);
     assert_eq!(total("orchard_scan_tasks_finished_total"), 4.0);
+    // The job was shared: every executor ran scan tasks.
+    for (i, page) in pages.iter().enumerate() {
+        assert!(
+            sample(page, "orchard_scan_tasks_finished_total") >= 1.0,
+            "executor {i} ran no task:\n{page}"
+        );
+    }
     // The scheduler's (Ballista's) metrics on its own port.
     let scheduler = http_get(cluster.port, "/api/metrics");
     assert!(
@@ -127,8 +159,8 @@ fn the_cluster_run_equals_the_embedded_run_and_survives_a_lost_executor() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(2500));
-    let _ = cluster.executors[1].child.kill();
-    let _ = cluster.executors[1].child.wait();
+    let _ = cluster.executors[2].child.kill();
+    let _ = cluster.executors[2].child.wait();
     let status = child.wait().unwrap();
     eprintln!(
         "run with a lost executor: {}",

@@ -272,24 +272,114 @@ fn executor_and_scheduler_kills_never_hang_and_lose_or_repeat_nothing() {
     assert_same_rows(&out, &reference);
 }
 
+/// Starts the client with its stderr read line by line, each line with
+/// the time it came.
+fn start_timed(args: &[String]) -> (Child, mpsc::Receiver<(Duration, String)>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_orchard"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, lines) = mpsc::channel();
+    let started = Instant::now();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send((started.elapsed(), line));
+        }
+    });
+    (child, lines)
+}
+
 #[test]
-fn a_job_without_progress_is_cancelled_resubmitted_and_fails_clearly() {
+fn a_job_without_executors_says_so_and_fails_after_the_wait() {
     let tmp = tempfile::tempdir().unwrap();
     let photos = subset(tmp.path(), &[("apple", 10), ("lemon", 10)]);
-    // (Two chunks of 60 would be one here: 20 photos.)
     let reference = embedded(&photos, tmp.path());
-    let mut cluster = Cluster::start(1, tmp.path());
-    // The only executor is lost for good: no task can run.
-    let _ = cluster.executors[0].child.kill();
-    let _ = cluster.executors[0].child.wait();
-    std::thread::sleep(Duration::from_secs(8)); // past the scheduler's 6 s timeout
+    let mut cluster = Cluster::start(0, tmp.path());
+
+    let out = tmp.path().join("waiting");
+    let mut args = cluster_args(&photos, &out, &cluster, "3");
+    args.extend(["--wait-for-executors".to_string(), "20".to_string()]);
+    let (mut child, lines) = start_timed(&args);
+    let status = child.wait().unwrap();
+    let lines: Vec<(Duration, String)> = lines.iter().collect();
+    let all = lines
+        .iter()
+        .map(|(_, l)| l.as_str())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(!status.success(), "a run without executors cannot succeed");
+    // Said within seconds, and again (every 15 s), naming what it waits for.
+    let told: Vec<Duration> = lines
+        .iter()
+        .filter(|(_, l)| {
+            l.contains("waiting for an executor")
+                && l.contains("orchard cluster executor --scheduler")
+        })
+        .map(|(t, _)| *t)
+        .collect();
+    assert!(told.len() >= 2, "{all}");
+    assert!(
+        told[0] < Duration::from_secs(8),
+        "first said after {:?}: {all}",
+        told[0]
+    );
+    let gap = told[1] - told[0];
+    assert!(
+        gap >= Duration::from_secs(14) && gap <= Duration::from_secs(30),
+        "{gap:?}"
+    );
+    // Then the clear failure, after the wait (and not a stall after 3 s).
+    let (failed_at, _) = lines.last().unwrap();
+    assert!(
+        *failed_at >= Duration::from_secs(20) && *failed_at < Duration::from_secs(40),
+        "{failed_at:?}: {all}"
+    );
+    assert!(
+        all.contains("no executor was registered")
+            && all.contains("--wait-for-executors")
+            && all.contains("--resume"),
+        "{all}"
+    );
+    assert!(!all.contains("made no progress"), "{all}");
+    assert!(!out.join("_SUCCESS").exists());
+
+    // An executor comes: --resume finishes the run.
+    let executor = cluster.start_executor();
+    cluster.executors.push(executor);
+    cluster.wait_for_executors(1);
+    resume(&cluster, &args);
+    assert_same_rows(&out, &reference);
+}
+
+#[test]
+fn a_stuck_task_is_cancelled_resubmitted_and_fails_clearly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let photos = subset(tmp.path(), &[("apple", 10), ("lemon", 10)]);
+    let reference = embedded(&photos, tmp.path());
+    // The scheduler keeps a silent executor for 10 minutes: it stays
+    // registered, so its tasks are stuck rather than re-queued.
+    let cluster = Cluster::start_with(1, tmp.path(), &["--executor-timeout", "600"]);
+    let pid = cluster.executors[0].child.id().to_string();
+    let signal = |name: &str| {
+        assert!(Command::new("kill")
+            .args([name, &pid])
+            .status()
+            .unwrap()
+            .success())
+    };
+    signal("-STOP");
 
     let out = tmp.path().join("stalled");
     let mut args = cluster_args(&photos, &out, &cluster, "3");
     args.extend(["--stall-attempts".to_string(), "2".to_string()]);
     let started = Instant::now();
     let (ok, stderr) = Run::start(&args).finish(&cluster);
-    assert!(!ok, "a run without executors cannot succeed");
+    signal("-CONT");
+    assert!(!ok, "a run on a stopped executor cannot succeed");
     assert!(
         started.elapsed() < Duration::from_secs(60),
         "{:?}",
@@ -301,10 +391,7 @@ fn a_job_without_progress_is_cancelled_resubmitted_and_fails_clearly() {
     );
     assert!(!out.join("_SUCCESS").exists());
 
-    // An executor comes back: --resume finishes the run.
-    let executor = cluster.start_executor();
-    cluster.executors[0] = executor;
-    std::thread::sleep(Duration::from_secs(2));
+    // The executor answers again: --resume finishes the run.
     resume(&cluster, &args);
     assert_same_rows(&out, &reference);
 }

@@ -51,6 +51,7 @@ pub mod payload;
 pub mod process;
 pub mod progress;
 mod runner;
+pub mod stall;
 pub mod store;
 pub mod watchdog;
 

@@ -207,8 +207,8 @@ pub async fn serve_scheduler(
         .map_err(ballista_err)
 }
 
-/// The two ports of an executor.
-#[derive(Debug, Clone, Copy)]
+/// The two ports of an executor; 0 picks a free one (see [`resolve_ports`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ExecutorPorts {
     /// Arrow Flight: shuffle and result partitions (clients fetch results here
     /// unless the scheduler proxies them). Ballista: 50051.
@@ -224,6 +224,44 @@ impl Default for ExecutorPorts {
             grpc: 50052,
         }
     }
+}
+
+/// Replaces every 0 of `ports` by a free port of `bind_host`, so that several
+/// executors run on one host without choosing ports by hand.
+///
+/// Ballista 55 binds its servers itself from port numbers (it takes no
+/// listener), and registers those numbers with the scheduler; so a free port
+/// is found by binding port 0, reading the port the system chose and
+/// releasing it just before Ballista binds it again. Both ports are found
+/// while both probes are held, so they differ. Another process could take a
+/// released port in the instant between: Ballista then fails to bind and the
+/// executor exits with its error; start it again.
+pub fn resolve_ports(bind_host: &str, ports: ExecutorPorts) -> Result<ExecutorPorts> {
+    let probe = || {
+        std::net::TcpListener::bind((bind_host, 0)).map_err(|e| {
+            EngineError::io(
+                format!("cannot find a free port on --bind-host {bind_host}"),
+                e,
+            )
+        })
+    };
+    let port_of = |l: &std::net::TcpListener| {
+        l.local_addr()
+            .map(|a| a.port())
+            .map_err(|e| EngineError::io("a free port", e))
+    };
+    let flight_probe = (ports.flight == 0).then(probe).transpose()?;
+    let grpc_probe = (ports.grpc == 0).then(probe).transpose()?;
+    Ok(ExecutorPorts {
+        flight: match &flight_probe {
+            Some(l) => port_of(l)?,
+            None => ports.flight,
+        },
+        grpc: match &grpc_probe {
+            Some(l) => port_of(l)?,
+            None => ports.grpc,
+        },
+    })
 }
 
 /// How an executor runs (besides its slots, address and scheduler).
@@ -247,7 +285,8 @@ pub struct ExecutorOptions {
     pub memory_pool_bytes: Option<u64>,
     /// How remote stores are reached (credentials from this process's environment).
     pub storage: StorageOptions,
-    /// Where `GET /metrics` (Prometheus) is served; `None`: not served.
+    /// Where `GET /metrics` (Prometheus) is served (port 0: a free port);
+    /// `None`: not served.
     pub metrics_addr: Option<SocketAddr>,
 }
 
@@ -308,17 +347,37 @@ fn function_registry() -> BallistaFunctionRegistry {
     registry
 }
 
+/// The addresses an executor serves on, once its ports are chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExecutorAddresses {
+    /// Flight and gRPC ports, as registered with the scheduler.
+    pub ports: ExecutorPorts,
+    /// Where `GET /metrics` is served, if it is.
+    pub metrics: Option<SocketAddr>,
+}
+
 /// Runs an executor with `slots` concurrent tasks, serving on `bind_host` at
-/// `ports`, registered with `scheduler` (`host:port`), until it is stopped
-/// (Ctrl-C, SIGTERM, or the scheduler's stop request).
+/// `ports` (0: a free port, [`resolve_ports`]), registered with `scheduler`
+/// (`host:port`), until it is stopped (Ctrl-C, SIGTERM, or the scheduler's
+/// stop request). `listening` is told the chosen ports once the metrics
+/// endpoint listens, before the executor registers.
 pub async fn run_executor(
     scheduler: &str,
     slots: usize,
     bind_host: &str,
     ports: ExecutorPorts,
     options: ExecutorOptions,
+    listening: impl FnOnce(ExecutorAddresses),
 ) -> Result<()> {
     let (scheduler_host, scheduler_port) = parse_scheduler(scheduler)?;
+    let metrics = match options.metrics_addr {
+        Some(addr) => Some(
+            crate::metrics::serve_metrics(addr, crate::metrics::executor_registry(slots)).await?,
+        ),
+        None => None,
+    };
+    let ports = resolve_ports(bind_host, ports)?;
+    listening(ExecutorAddresses { ports, metrics });
     let work_dir = options.work_dir.clone().unwrap_or_else(|| {
         std::env::temp_dir().join(format!("orchard-executor-{}", uuid::Uuid::new_v4()))
     });
@@ -369,9 +428,6 @@ pub async fn run_executor(
         work_dir = %work_dir.display(),
         "starting an Orchard executor"
     );
-    if let Some(addr) = options.metrics_addr {
-        crate::metrics::serve_metrics(addr, crate::metrics::executor_registry(slots)).await?;
-    }
     start_executor_process(Arc::new(config))
         .await
         .map_err(ballista_err)
@@ -388,6 +444,24 @@ mod tests {
         assert_eq!(parse_scheduler("h").unwrap(), ("h".into(), 50050));
         assert_eq!(parse_scheduler("[::1]:3").unwrap(), ("::1".into(), 3));
         assert!(parse_scheduler("h:x").is_err());
+    }
+
+    #[test]
+    fn port_zero_becomes_free_distinct_ports_and_others_stay() {
+        let fixed = ExecutorPorts {
+            flight: 1234,
+            grpc: 5678,
+        };
+        assert_eq!(resolve_ports("127.0.0.1", fixed).unwrap(), fixed);
+        let picked = resolve_ports("127.0.0.1", ExecutorPorts { flight: 0, grpc: 0 }).unwrap();
+        assert!(picked.flight != 0 && picked.grpc != 0);
+        assert_ne!(picked.flight, picked.grpc);
+        // Free: they can be bound now.
+        let _a = std::net::TcpListener::bind(("127.0.0.1", picked.flight)).unwrap();
+        let _b = std::net::TcpListener::bind(("127.0.0.1", picked.grpc)).unwrap();
+        let half = resolve_ports("127.0.0.1", ExecutorPorts { flight: 0, grpc: 7 }).unwrap();
+        assert_eq!(half.grpc, 7);
+        assert!(resolve_ports("not a host name", ExecutorPorts { flight: 0, grpc: 0 }).is_err());
     }
 
     #[test]

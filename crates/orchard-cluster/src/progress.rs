@@ -85,6 +85,29 @@ impl SchedulerApi {
         serde_json::from_slice(&body).map_err(|e| format!("GET {url}: {e}"))
     }
 
+    /// How many executors are registered with the scheduler
+    /// (`GET /api/executors`). The scheduler forgets an executor once its
+    /// heartbeats stop for its executor timeout.
+    pub async fn executor_count(&self) -> Result<usize, String> {
+        let url = format!("{}/api/executors", self.base);
+        let response = self
+            .client
+            .get(&url)
+            .send()
+            .await
+            .map_err(|e| format!("GET {url}: {e}"))?;
+        if !response.status().is_success() {
+            return Err(format!("GET {url}: {}", response.status()));
+        }
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| format!("GET {url}: {e}"))?;
+        let executors: Vec<serde_json::Value> =
+            serde_json::from_slice(&body).map_err(|e| format!("GET {url}: {e}"))?;
+        Ok(executors.len())
+    }
+
     /// Cancels job `job_id` on the scheduler (`PATCH /api/job/{id}`).
     pub async fn cancel_job(&self, job_id: &str) -> Result<(), String> {
         let url = format!("{}/api/job/{job_id}", self.base);
@@ -108,22 +131,33 @@ impl JobApi for SchedulerApi {
         Ok(JobSnapshot {
             key: format!("{:?}", progress.stages),
             summary: progress.describe(),
+            longest_task_secs: progress.longest_task_secs,
         })
     }
 
     async fn cancel(&self, job_id: &str) -> Result<(), String> {
         self.cancel_job(job_id).await
     }
+
+    async fn executors(&self) -> Result<usize, String> {
+        self.executor_count().await
+    }
+
+    fn scheduler(&self) -> String {
+        self.base.trim_start_matches("http://").to_string()
+    }
 }
 
 /// A job's stages and tasks as the scheduler reports them; two equal values
 /// mean nothing happened in between.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct JobProgress {
     /// Per stage: id, status, and each task's status (`-` when not created).
     pub stages: Vec<(String, String, Vec<String>)>,
     /// Tasks done, total and failed.
     pub counts: TaskCounts,
+    /// Seconds the longest finished task ran (launch to finish), if any.
+    pub longest_task_secs: Option<f64>,
 }
 
 impl JobProgress {
@@ -145,9 +179,23 @@ impl JobProgress {
                 (s.stage_id.clone(), s.stage_status.clone(), tasks)
             })
             .collect();
+        let longest_task_secs = response
+            .stages
+            .iter()
+            .flat_map(|s| s.tasks.iter().flatten())
+            .filter(|t| matches!(t.status, TaskStatus::Successful))
+            .map(|t| {
+                let ms = match t.finish_time.checked_sub(t.launch_time) {
+                    Some(ms) if t.launch_time > 0 => ms,
+                    _ => t.exec_duration,
+                };
+                ms as f64 / 1000.0
+            })
+            .reduce(f64::max);
         JobProgress {
             stages,
             counts: task_counts(response),
+            longest_task_secs,
         }
     }
 

@@ -9,17 +9,19 @@
 //! `DistributedQueryExec`. While the job runs, its stages and tasks are read
 //! from the scheduler's REST API every [`POLL_EVERY`](crate::progress::POLL_EVERY);
 //! any change (a task started, finished or failed, a stage resolved) is
-//! progress. Without progress for [`StallPolicy::timeout`] the job is
+//! progress. Without progress for the stall timeout ([`StallPolicy`],
+//! measured from the run's tasks) the job is
 //! cancelled (`PATCH /api/job/{id}`), and, as long as none of its results has
 //! been passed on, planned and submitted again (a new job id; Ballista's task
 //! ids and shuffle files are per job, so attempts cannot collide). After
 //! [`StallPolicy::attempts`] the query fails with what was seen; the engine's
-//! checkpoint lets `--resume` finish the run.
+//! checkpoint lets `--resume` finish the run. While no executor is
+//! registered the job is not stalled but waiting: the client says so, and
+//! after [`StallPolicy::wait_for_executors`] cancels it and fails at once
+//! (see [`crate::stall`]).
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use async_trait::async_trait;
 use datafusion::catalog::Session;
@@ -37,27 +39,8 @@ use futures::StreamExt;
 use ballista_core::execution_plans::DistributedQueryExec;
 use datafusion_proto::protobuf::LogicalPlanNode;
 
-/// How often a running job is polled.
-pub const POLL_EVERY: Duration = Duration::from_millis(500);
-
-/// What the watchdog needs of the scheduler (`progress::SchedulerApi`
-/// implements it over the REST API).
-#[async_trait]
-pub trait JobApi: Send + Sync {
-    /// Where job `job_id` stands now.
-    async fn snapshot(&self, job_id: &str) -> std::result::Result<JobSnapshot, String>;
-    /// Cancels job `job_id`.
-    async fn cancel(&self, job_id: &str) -> std::result::Result<(), String>;
-}
-
-/// A job's state: equal `key`s mean nothing happened in between.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JobSnapshot {
-    /// Every stage's and task's status.
-    pub key: String,
-    /// The same for a person.
-    pub summary: String,
-}
+use crate::stall::{stopped, Stop, TaskTimes, Watch};
+pub use crate::stall::{JobApi, JobSnapshot, StallPolicy, POLL_EVERY};
 
 /// The scheduler's job id of a plan made by a remote context, once it has
 /// been submitted (after `execute`); `None` for other plans. Ballista 55 has
@@ -70,38 +53,13 @@ pub fn job_id(plan: &Arc<dyn ExecutionPlan>) -> Option<String> {
     }
 }
 
-/// When a job counts as stalled, and how often it is tried.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct StallPolicy {
-    /// No task progress for this long: the job is cancelled.
-    pub timeout: Duration,
-    /// Jobs submitted for one query at most (the first included).
-    pub attempts: u32,
-}
-
-impl Default for StallPolicy {
-    fn default() -> Self {
-        StallPolicy {
-            timeout: Duration::from_secs(180),
-            attempts: 3,
-        }
-    }
-}
-
-impl StallPolicy {
-    /// The default timeout for tasks of `photos_per_task` photos: at least
-    /// 3 minutes, and 1 s per photo of a task (a slow machine featurizes a
-    /// 12-megapixel photo per core in well under a second).
-    pub fn timeout_for(photos_per_task: usize) -> Duration {
-        Duration::from_secs((photos_per_task as u64).max(180))
-    }
-}
-
 /// Wraps a session's planner so that every distributed query is watched.
 pub struct WatchdogPlanner {
     inner: Arc<dyn QueryPlanner + Send + Sync>,
     api: Arc<dyn JobApi>,
     policy: StallPolicy,
+    /// The longest task seen by any job of this session.
+    times: TaskTimes,
 }
 
 impl fmt::Debug for WatchdogPlanner {
@@ -119,7 +77,12 @@ impl WatchdogPlanner {
         api: Arc<dyn JobApi>,
         policy: StallPolicy,
     ) -> Self {
-        WatchdogPlanner { inner, api, policy }
+        WatchdogPlanner {
+            inner,
+            api,
+            policy,
+            times: TaskTimes::default(),
+        }
     }
 }
 
@@ -148,6 +111,7 @@ impl QueryPlanner for WatchdogPlanner {
             state: state.clone(),
             api: self.api.clone(),
             policy: self.policy,
+            times: self.times.clone(),
             job_id: Arc::new(Mutex::new(None)),
         }))
     }
@@ -167,6 +131,7 @@ pub struct WatchedQueryExec {
     state: SessionState,
     api: Arc<dyn JobApi>,
     policy: StallPolicy,
+    times: TaskTimes,
     /// The current attempt's job id.
     job_id: Arc<Mutex<Option<String>>>,
 }
@@ -192,7 +157,7 @@ impl DisplayAs for WatchedQueryExec {
         write!(
             f,
             "WatchedQueryExec: stall_timeout={:?}, attempts={}",
-            self.policy.timeout, self.policy.attempts
+            self.policy.fixed, self.policy.attempts
         )
     }
 }
@@ -236,6 +201,7 @@ impl ExecutionPlan for WatchedQueryExec {
             state: self.state.clone(),
             api: self.api.clone(),
             policy: self.policy,
+            times: self.times.clone(),
             job_id: self.job_id.clone(),
         };
         let mut builder = RecordBatchReceiverStreamBuilder::new(self.schema(), 2);
@@ -253,6 +219,7 @@ struct Attempts {
     state: SessionState,
     api: Arc<dyn JobApi>,
     policy: StallPolicy,
+    times: TaskTimes,
     job_id: Arc<Mutex<Option<String>>>,
 }
 
@@ -274,14 +241,21 @@ impl Attempts {
                 }
             };
             let mut stream = plan.execute(partition, context.clone())?;
-            let stalled = Arc::new(AtomicBool::new(false));
-            let watcher = tokio::spawn(watch(
-                plan.clone(),
-                self.api.clone(),
-                self.policy.timeout,
-                stalled.clone(),
-                self.job_id.clone(),
-            ));
+            let stop = Arc::new(OnceLock::new());
+            let watch = Watch {
+                api: self.api.clone(),
+                policy: self.policy,
+                times: self.times.clone(),
+                stop: stop.clone(),
+            };
+            let (watched, current_job) = (plan.clone(), self.job_id.clone());
+            let watcher = tokio::spawn(watch.run(move || {
+                let id = plan_job(&watched)?;
+                if let Ok(mut current) = current_job.lock() {
+                    *current = Some(id.clone());
+                }
+                Some(id)
+            }));
             let mut passed_on = false;
             let outcome = loop {
                 tokio::select! {
@@ -304,8 +278,8 @@ impl Attempts {
                         }
                         Some(Err(e)) => break Err(e),
                     },
-                    _ = stall_fired(&stalled), if !passed_on => {
-                        break Err(DataFusionError::Execution("stalled".into()));
+                    why = stopped(&stop), if !passed_on => {
+                        break Err(DataFusionError::Execution(format!("{why:?}")));
                     }
                 }
             };
@@ -316,7 +290,27 @@ impl Attempts {
             let job = plan_job(&plan).unwrap_or_else(|| "(not yet submitted)".to_string());
             match outcome {
                 Ok(()) => return Ok(()),
-                Err(e) if stalled.load(Ordering::SeqCst) && !passed_on => {
+                Err(_) if !passed_on && matches!(stop.get(), Some(Stop::NoExecutors { .. })) => {
+                    drop(stream);
+                    let cancelled = match plan_job(&plan) {
+                        Some(id) => self.api.cancel(&id).await,
+                        None => Err("no job id".to_string()),
+                    };
+                    let Some(Stop::NoExecutors { waited }) = stop.get() else {
+                        unreachable!("matched above")
+                    };
+                    tracing::warn!(job = %job, cancelled = ?cancelled, "no executor: job cancelled");
+                    return Err(DataFusionError::Execution(format!(
+                        "no executor was registered with the scheduler at {} for {:.0} s \
+                         (--wait-for-executors), so job {job} could not run and was cancelled; \
+                         start executors (`orchard cluster executor --scheduler {}`), then run the \
+                         same command with --resume to finish",
+                        self.api.scheduler(),
+                        waited.as_secs_f64(),
+                        self.api.scheduler(),
+                    )));
+                }
+                Err(e) if !passed_on && matches!(stop.get(), Some(Stop::Stalled { .. })) => {
                     // Dropping the stream stops the client's wait; the
                     // cancel tells the scheduler.
                     drop(stream);
@@ -329,7 +323,7 @@ impl Attempts {
                         job = %job,
                         attempt,
                         attempts = self.policy.attempts,
-                        stall_timeout_secs = self.policy.timeout.as_secs_f64(),
+                        stall_timeout_secs = self.policy.timeout(self.times.longest()).as_secs_f64(),
                         seen = %seen,
                         cancelled = ?cancelled,
                         error = %e,
@@ -353,7 +347,7 @@ impl Attempts {
         Err(DataFusionError::Execution(format!(
             "the cluster made no progress for {:.0} s on {} attempts, each cancelled on the scheduler ({}); \
              check the scheduler and executor logs, then run the same command with --resume to finish",
-            self.policy.timeout.as_secs_f64(),
+            self.policy.timeout(self.times.longest()).as_secs_f64(),
             stalls.len(),
             stalls.join("; ")
         )))
@@ -395,49 +389,6 @@ fn plan_job(plan: &Arc<dyn ExecutionPlan>) -> Option<String> {
     distributed_job_id(plan)
 }
 
-/// Resolves once `stalled` is set.
-async fn stall_fired(stalled: &AtomicBool) {
-    while !stalled.load(Ordering::SeqCst) {
-        tokio::time::sleep(POLL_EVERY / 2).await;
-    }
-}
-
-/// Polls the job of `plan`; sets `stalled` when nothing changed for `timeout`.
-async fn watch(
-    plan: Arc<dyn ExecutionPlan>,
-    api: Arc<dyn JobApi>,
-    timeout: Duration,
-    stalled: Arc<AtomicBool>,
-    current_job: Arc<Mutex<Option<String>>>,
-) {
-    let mut last = None;
-    let mut since = Instant::now();
-    loop {
-        tokio::time::sleep(POLL_EVERY).await;
-        let progress = match plan_job(&plan) {
-            Some(id) => {
-                if let Ok(mut current) = current_job.lock() {
-                    if current.as_deref() != Some(id.as_str()) {
-                        *current = Some(id.clone());
-                    }
-                }
-                api.snapshot(&id).await.ok().map(|s| s.key)
-            }
-            None => None,
-        };
-        if let Some(p) = progress {
-            if last.as_ref() != Some(&p) {
-                last = Some(p);
-                since = Instant::now();
-            }
-        }
-        if since.elapsed() >= timeout {
-            stalled.store(true, Ordering::SeqCst);
-            return;
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -450,12 +401,5 @@ mod tests {
         assert!(lost_results(&lost));
         let bad_plan = DataFusionError::Plan("no column x".into());
         assert!(!lost_results(&bad_plan));
-    }
-
-    #[test]
-    fn the_default_timeout_grows_with_the_photos_of_a_task() {
-        assert_eq!(StallPolicy::timeout_for(10), Duration::from_secs(180));
-        assert_eq!(StallPolicy::timeout_for(2048), Duration::from_secs(2048));
-        assert!(StallPolicy::default().attempts >= 2);
     }
 }

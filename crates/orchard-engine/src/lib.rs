@@ -21,6 +21,7 @@
 //! See `docs/architecture.md` for the whole picture.
 
 pub mod checkpoint;
+mod erase;
 mod error;
 pub mod features;
 pub mod featurize;
@@ -40,6 +41,7 @@ pub mod summary;
 pub mod transform;
 pub mod write_parts;
 
+pub use erase::{erase_photos, Erased};
 pub use error::{EngineError, Result};
 pub use features::{is_output, read_features, FeatureRow, FeatureTable};
 pub use featurize::{CachedModels, FeaturizeStats, FeaturizeUdf, ModelLoader, ModelRef};

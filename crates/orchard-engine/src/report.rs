@@ -33,6 +33,12 @@ pub struct Counts {
     /// row counts, the PCA statistics, error rows and counts.
     #[serde(default)]
     pub results_received_bytes: u64,
+    /// Bytes this process read during the run, from files, sockets and
+    /// pipes alike (Linux: `rchar` of `/proc/self/io`; 0 elsewhere). On a
+    /// cluster the client's share: what grows with the photos is the
+    /// listing and the commit record.
+    #[serde(default)]
+    pub process_read_bytes: u64,
 }
 
 /// Wall-clock seconds per stage, and CPU seconds inside featurisation.

@@ -9,6 +9,7 @@ mod finetune;
 mod quantize;
 mod report;
 mod serve;
+mod uploads;
 
 use std::path::PathBuf;
 
@@ -22,6 +23,7 @@ pub use finetune::FineTuneArgs;
 pub use quantize::{ActivationsArg, CalibrationArg, QuantizeArgs, ReduceRangeArg};
 pub use report::ReportArgs;
 pub use serve::ServeArgs;
+pub use uploads::{ExpireArgs, ExportArgs, ForgetArgs, ReachArgs, UploadsCommand};
 
 /// Orchard turns collections of photos into compact feature tables:
 /// MobileNetV2 features, PCA, Parquet or CSV.
@@ -58,6 +60,10 @@ pub enum Command {
     Identify(IdentifyArgs),
     /// Serve the app's back end: HTTP API, phone page, health and metrics.
     Serve(ServeArgs),
+    /// Photos people gave for training: export them for training, erase
+    /// them everywhere (forget), expire them after the retention period.
+    #[command(subcommand)]
+    Uploads(UploadsCommand),
     /// Project wall time and USD for N photos from a measured run and a price table.
     Cost(CostArgs),
     /// A run (and/or a classifier) at a glance: writes _report.html, prints a summary.
@@ -99,15 +105,18 @@ pub enum ClusterCommand {
         /// Host name or IP the scheduler and other executors reach this one at.
         #[arg(long)]
         external_host: Option<String>,
-        /// Arrow Flight port (shuffle data).
+        /// Arrow Flight port (shuffle data); 0 picks a free port (several executors on one host).
         #[arg(long, default_value_t = 50051)]
         port: u16,
-        /// gRPC port (tasks from the scheduler).
+        /// gRPC port (tasks from the scheduler); 0 picks a free port.
         #[arg(long, default_value_t = 50052)]
         grpc_port: u16,
-        /// Port of the Prometheus endpoint `GET /metrics` on --bind-host (0: none).
+        /// Port of the Prometheus endpoint `GET /metrics` on --bind-host; 0 picks a free port.
         #[arg(long, default_value_t = 50053)]
         metrics_port: u16,
+        /// Serve no metrics endpoint.
+        #[arg(long, conflicts_with = "metrics_port")]
+        no_metrics: bool,
         #[command(flatten)]
         storage: StorageArgs,
     },
@@ -198,10 +207,15 @@ pub struct ExtractArgs {
     #[arg(long)]
     pub cluster: Option<String>,
     /// With --cluster: seconds without task progress after which a job is
-    /// cancelled and submitted again (default: 1 s per photo of a task, at
-    /// least 180).
-    #[arg(long, requires = "cluster")]
+    /// cancelled and submitted again (default: measured, 5 times the longest
+    /// task of the run, at least 60; before a task has finished, 1 s per
+    /// photo of a task, at least 180).
+    #[arg(long, requires = "cluster", value_parser = clap::value_parser!(u64).range(1..))]
     pub stall_timeout: Option<u64>,
+    /// With --cluster: seconds a job waits while no executor is registered
+    /// (saying so every 15 s) before the run fails; --resume finishes it.
+    #[arg(long, default_value_t = 180, requires = "cluster", value_parser = clap::value_parser!(u64).range(1..))]
+    pub wait_for_executors: u64,
     /// With --cluster: jobs submitted for one query at most before the run
     /// fails (it can then be finished with --resume).
     #[arg(long, default_value_t = 3, requires = "cluster")]

@@ -38,9 +38,12 @@ pub struct ServeArgs {
     /// File holding the bearer token the /v1/ routes require.
     #[arg(long)]
     pub token_file: Option<PathBuf>,
-    /// Keep every upload in this directory (off: photos are never stored).
-    #[arg(long)]
-    pub keep_uploads: Option<PathBuf>,
+    /// Keep the photos people give for training (`consent=training`) here:
+    /// a local folder, or s3://, gs://, az:// (the region allow-list
+    /// applies). Off: photos are never stored. Without consent a photo is
+    /// never stored either way.
+    #[arg(long, value_name = "URL")]
+    pub keep_uploads: Option<String>,
     #[command(flatten)]
     pub run: RunArgs,
 }

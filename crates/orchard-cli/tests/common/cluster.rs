@@ -57,6 +57,8 @@ fn wait_for_process_port(port: u16, log: &Path) {
 /// One executor process and its ports.
 pub struct Executor {
     pub child: Child,
+    pub flight_port: u16,
+    pub grpc_port: u16,
     pub metrics_port: u16,
 }
 
@@ -68,30 +70,63 @@ pub struct Cluster {
     log_dir: PathBuf,
     /// Executors started so far (names their log files).
     started: usize,
+    /// Extra arguments of the scheduler.
+    scheduler_args: Vec<String>,
 }
 
 impl Cluster {
     pub fn start(executors: usize, log_dir: &Path) -> Cluster {
+        Cluster::start_with(executors, log_dir, &[])
+    }
+
+    /// A cluster whose scheduler gets `scheduler_args` too.
+    pub fn start_with(executors: usize, log_dir: &Path, scheduler_args: &[&str]) -> Cluster {
         let port = free_port();
+        let scheduler_args: Vec<String> = scheduler_args.iter().map(|a| a.to_string()).collect();
         let mut cluster = Cluster {
-            scheduler: start_scheduler(port, log_dir, "scheduler.log"),
+            scheduler: start_scheduler(port, log_dir, "scheduler.log", &scheduler_args),
             executors: Vec::new(),
             port,
             log_dir: log_dir.to_path_buf(),
             started: 0,
+            scheduler_args,
         };
         for _ in 0..executors {
             let executor = cluster.start_executor();
             cluster.executors.push(executor);
         }
-        // Executors register with their first heartbeat.
-        std::thread::sleep(Duration::from_secs(2));
+        cluster.wait_for_executors(executors);
         cluster
     }
 
-    /// Starts one more executor (not added to `executors`).
+    /// Waits until `n` executors are registered with the scheduler.
+    pub fn wait_for_executors(&self, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let registered = self.registered_executors().len();
+            if registered == n {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{registered} executors registered, not {n}:\n{}",
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The scheduler's `GET /api/executors`.
+    pub fn registered_executors(&self) -> Vec<serde_json::Value> {
+        let reply = http_get(self.port, "/api/executors");
+        let body = reply.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {reply}"))
+    }
+
+    /// Starts one more executor (not added to `executors`) with `--port 0
+    /// --grpc-port 0 --metrics-port 0`, and reads the ports it chose from
+    /// its log.
     pub fn start_executor(&mut self) -> Executor {
-        let [flight, grpc, metrics_port] = free_ports::<3>();
         let log_path = self.log_dir.join(format!("executor{}.log", self.started));
         let log = std::fs::File::create(&log_path).unwrap();
         self.started += 1;
@@ -108,20 +143,23 @@ impl Cluster {
                 "--external-host",
                 "127.0.0.1",
                 "--port",
-                &flight.to_string(),
+                "0",
                 "--grpc-port",
-                &grpc.to_string(),
+                "0",
                 "--metrics-port",
-                &metrics_port.to_string(),
+                "0",
             ])
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .unwrap();
-        wait_for_process_port(flight, &log_path);
+        let [flight_port, grpc_port, metrics_port] = chosen_ports(&log_path);
+        wait_for_process_port(flight_port, &log_path);
         Executor {
             child,
+            flight_port,
+            grpc_port,
             metrics_port,
         }
     }
@@ -142,11 +180,16 @@ impl Cluster {
             let _ = e.child.kill();
             let _ = e.child.wait();
         }
-        self.scheduler = start_scheduler(self.port, &self.log_dir, "scheduler-restarted.log");
+        self.scheduler = start_scheduler(
+            self.port,
+            &self.log_dir,
+            "scheduler-restarted.log",
+            &self.scheduler_args,
+        );
         for i in 0..self.executors.len() {
             self.executors[i] = self.start_executor();
         }
-        std::thread::sleep(Duration::from_secs(2));
+        self.wait_for_executors(self.executors.len());
     }
 
     pub fn url(&self) -> String {
@@ -176,7 +219,33 @@ impl Cluster {
     }
 }
 
-fn start_scheduler(port: u16, log_dir: &Path, log: &str) -> Child {
+/// The flight, grpc and metrics ports an executor logs once it chose them
+/// (`… flight port N, grpc port N, metrics port N, registering …`).
+fn chosen_ports(log: &Path) -> [u16; 3] {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        let port = |name: &str| -> Option<u16> {
+            let at = text.find(&format!("{name} port "))? + name.len() + 6;
+            let digits: String = text[at..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            digits.parse().ok()
+        };
+        if let (Some(f), Some(g), Some(m)) = (port("flight"), port("grpc"), port("metrics")) {
+            return [f, g, m];
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no ports in {}:\n{text}",
+            log.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn start_scheduler(port: u16, log_dir: &Path, log: &str, extra: &[String]) -> Child {
     let log_path = log_dir.join(log);
     let log = std::fs::File::create(&log_path).unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_orchard"))
@@ -186,6 +255,7 @@ fn start_scheduler(port: u16, log_dir: &Path, log: &str) -> Child {
             "--bind",
             &format!("127.0.0.1:{port}"),
         ])
+        .args(extra)
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())
         .stderr(log)

@@ -17,7 +17,7 @@ mod fit;
 mod observer;
 mod options;
 mod plan;
-mod queries;
+pub(crate) mod queries;
 mod report;
 mod stages;
 mod start;

@@ -20,6 +20,8 @@ pub(crate) struct Clock {
     started_at: chrono::DateTime<chrono::Utc>,
     /// The process's cluster-result bytes when the run started.
     received_at_start: u64,
+    /// The bytes this process had read when the run started.
+    read_at_start: u64,
 }
 
 /// Wall-clock seconds of the stages, filled in as they end, and the
@@ -39,6 +41,7 @@ pub(crate) struct Finished {
     started_at: chrono::DateTime<chrono::Utc>,
     total: f64,
     received: u64,
+    read: u64,
 }
 
 impl Clock {
@@ -47,6 +50,7 @@ impl Clock {
             started: Instant::now(),
             started_at: chrono::Utc::now(),
             received_at_start: received_bytes(),
+            read_at_start: process_read_bytes(),
         }
     }
 
@@ -62,6 +66,7 @@ impl Clock {
             started_at: self.started_at,
             total: self.started.elapsed().as_secs_f64(),
             received: received_bytes().saturating_sub(self.received_at_start),
+            read: process_read_bytes().saturating_sub(self.read_at_start),
         }
     }
 }
@@ -70,6 +75,18 @@ fn received_bytes() -> u64 {
     crate::metrics::process_metrics()
         .results_received_bytes
         .get()
+}
+
+/// Bytes this process has read with `read`-like calls, files, sockets and
+/// pipes alike (`rchar` of `/proc/self/io`; 0 where there is none).
+fn process_read_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/io")
+        .ok()
+        .and_then(|io| {
+            io.lines()
+                .find_map(|l| l.strip_prefix("rchar:").and_then(|v| v.trim().parse().ok()))
+        })
+        .unwrap_or(0)
 }
 
 /// Everything `_run.json` holds, from the stages' results.
@@ -93,6 +110,7 @@ pub(crate) fn run_report(
         started_at,
         total,
         received,
+        read,
     } = finished;
     RunReport {
         orchard_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -115,6 +133,7 @@ pub(crate) fn run_report(
                 .spill_answer_bytes
                 .load(std::sync::atomic::Ordering::Relaxed),
             results_received_bytes: received,
+            process_read_bytes: read,
         },
         seconds: Seconds {
             list: timings.list,

@@ -8,10 +8,12 @@
 //! * [`record`]: what is kept besides the photo.
 //! * [`store`]: keep, read, correct, list and erase, on any object store.
 //! * [`audit`]: the append-only log of erasures.
+//! * [`lineage`]: which uploads a classifier bundle was trained with.
 
 pub mod audit;
 pub mod error;
 pub mod exif;
+pub mod lineage;
 pub mod receipt;
 pub mod record;
 pub mod store;
@@ -19,6 +21,7 @@ pub mod store;
 pub use audit::{AuditEvent, AuditLog};
 pub use error::UploadError;
 pub use exif::{strip_metadata, StripError, Stripped};
+pub use lineage::{bundles_trained_with, TrainingSet, TRAINING_SET};
 pub use receipt::Receipt;
 pub use record::{now, Feedback, KeptAnswer, KeptGuess, KeptModel, UploadRecord};
 pub use store::{KeptPhoto, UploadStore, CONSENT_TRAINING};

@@ -1,0 +1,41 @@
+"""EXIF fixtures for the kept-uploads tests (Pillow).
+
+Usage:
+  exif_fixture.py add SRC DST      SRC re-saved as DST with EXIF: a GPS block
+                                   (48.8584 N, 2.2945 E), Make/Model/Artist
+                                   and Orientation 1
+  exif_fixture.py inspect FILE     prints {"format", "gps", "exif_tags", "size"}
+"""
+
+import json
+import sys
+
+from PIL import Image
+
+
+def add(src: str, dst: str) -> None:
+    img = Image.open(src).convert("RGB")
+    exif = Image.Exif()
+    exif[0x010F] = "OrchardTestPhone"  # Make
+    exif[0x0110] = "Model-Secret-42"  # Model
+    exif[0x013B] = "Alice Example"  # Artist
+    exif[0x0112] = 1  # Orientation
+    gps = {1: "N", 2: (48.0, 51.0, 30.24), 3: "E", 4: (2.0, 17.0, 40.2)}
+    exif[0x8825] = gps
+    img.save(dst, "JPEG", quality=92, exif=exif.tobytes())
+
+
+def inspect(path: str) -> None:
+    img = Image.open(path)
+    exif = img.getexif()
+    gps = exif.get_ifd(0x8825)
+    print(json.dumps({
+        "format": img.format,
+        "gps": bool(gps),
+        "exif_tags": sorted(int(k) for k in exif.keys()),
+        "size": list(img.size),
+    }))
+
+
+if __name__ == "__main__":
+    {"add": lambda: add(sys.argv[2], sys.argv[3]), "inspect": lambda: inspect(sys.argv[2])}[sys.argv[1]]()
