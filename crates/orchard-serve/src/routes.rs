@@ -130,23 +130,21 @@ struct Upload {
     consent: bool,
 }
 
-/// Whether a `consent` value grants training use; any other purpose is refused.
-fn consent_of(value: &str) -> Result<bool, Response> {
+/// Whether a `consent` value grants training use; any other purpose is
+/// refused (the message says why).
+fn consent_of(value: &str) -> Result<bool, String> {
     match value.trim() {
         "" => Ok(false),
         CONSENT_TRAINING => Ok(true),
-        other => Err(error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            format!(
-                "consent `{}` is not a purpose this service asks for: send consent={CONSENT_TRAINING}, or nothing",
-                other.chars().take(40).collect::<String>()
-            ),
+        other => Err(format!(
+            "consent `{}` is not a purpose this service asks for: send consent={CONSENT_TRAINING}, or nothing",
+            other.chars().take(40).collect::<String>()
         )),
     }
 }
 
 /// The `consent` query parameter, if any.
-fn query_consent(req: &Request) -> Result<bool, Response> {
+fn query_consent(req: &Request) -> Result<bool, String> {
     let mut consent = false;
     for pair in req.uri().query().unwrap_or("").split('&') {
         if let Some(("consent", value)) = pair.split_once('=') {
@@ -160,7 +158,8 @@ fn query_consent(req: &Request) -> Result<bool, Response> {
 /// (what a phone's file input sends); consent comes as the `consent` query
 /// parameter or form field.
 async fn upload(state: &Arc<AppState>, req: Request) -> Result<Upload, Response> {
-    let mut consent = query_consent(&req)?;
+    let mut consent =
+        query_consent(&req).map_err(|m| error(StatusCode::UNPROCESSABLE_ENTITY, m))?;
     let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -184,7 +183,10 @@ async fn upload(state: &Arc<AppState>, req: Request) -> Result<Upload, Response>
                 .map_err(|e| error(e.status(), e.body_text()))?;
             match name.as_deref() {
                 Some("photo") if photo.is_none() => photo = Some(bytes),
-                Some("consent") => consent |= consent_of(&String::from_utf8_lossy(&bytes))?,
+                Some("consent") => {
+                    consent |= consent_of(&String::from_utf8_lossy(&bytes))
+                        .map_err(|m| error(StatusCode::UNPROCESSABLE_ENTITY, m))?
+                }
                 _ => {}
             }
         }

@@ -22,14 +22,17 @@ pub async fn openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
 }
 
-/// The store, or 404 when this service keeps nothing.
-fn store(state: &AppState) -> Result<&UploadStore, Response> {
-    state.options.uploads.as_ref().ok_or_else(|| {
-        error(
-            StatusCode::NOT_FOUND,
-            "this service keeps no uploads (it runs without --keep-uploads)",
-        )
-    })
+/// The answer of the uploads routes when this service keeps nothing.
+fn no_store() -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "this service keeps no uploads (it runs without --keep-uploads)",
+    )
+}
+
+/// The store, if this service keeps uploads.
+fn store(state: &AppState) -> Option<&UploadStore> {
+    state.options.uploads.as_ref()
 }
 
 fn unknown() -> Response {
@@ -57,9 +60,8 @@ fn shown(record: &UploadRecord) -> Value {
 
 /// `POST /v1/feedback` `{"receipt": …, "label": …}`.
 pub async fn feedback(State(state): State<Arc<AppState>>, req: Request) -> Response {
-    let store = match store(&state) {
-        Ok(s) => s,
-        Err(r) => return r,
+    let Some(store) = store(&state) else {
+        return no_store();
     };
     let body = match Bytes::from_request(req, &state).await {
         Ok(b) => b,
@@ -106,9 +108,8 @@ pub async fn feedback(State(state): State<Arc<AppState>>, req: Request) -> Respo
 
 /// `GET /v1/uploads/{receipt}`: what is kept.
 pub async fn access(State(state): State<Arc<AppState>>, Path(receipt): Path<String>) -> Response {
-    let store = match store(&state) {
-        Ok(s) => s,
-        Err(r) => return r,
+    let Some(store) = store(&state) else {
+        return no_store();
     };
     let Some(receipt) = Receipt::parse(&receipt) else {
         return unknown();
@@ -122,9 +123,8 @@ pub async fn access(State(state): State<Arc<AppState>>, Path(receipt): Path<Stri
 
 /// `GET /v1/uploads/{receipt}/photo`: the kept photo.
 pub async fn photo(State(state): State<Arc<AppState>>, Path(receipt): Path<String>) -> Response {
-    let store = match store(&state) {
-        Ok(s) => s,
-        Err(r) => return r,
+    let Some(store) = store(&state) else {
+        return no_store();
     };
     let Some(receipt) = Receipt::parse(&receipt) else {
         return unknown();
@@ -146,9 +146,8 @@ pub async fn photo(State(state): State<Arc<AppState>>, Path(receipt): Path<Strin
 /// `DELETE /v1/uploads/{receipt}`: erasure, idempotent (204 whether or not
 /// anything was kept); an erasure that found something is audited.
 pub async fn erase(State(state): State<Arc<AppState>>, Path(receipt): Path<String>) -> Response {
-    let store = match store(&state) {
-        Ok(s) => s,
-        Err(r) => return r,
+    let Some(store) = store(&state) else {
+        return no_store();
     };
     let Some(receipt) = Receipt::parse(&receipt) else {
         // Nothing can be kept under what is not a receipt.
