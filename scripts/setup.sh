@@ -26,7 +26,7 @@ pip_install() {
   .venv/bin/python -m pip install --quiet --disable-pip-version-check "$@" ||
     { echo "pip failed; trying once more" >&2; sleep 5; .venv/bin/python -m pip install --quiet --disable-pip-version-check "$@"; }
 }
-if ! .venv/bin/python -c 'import h5py, numpy, onnx, onnxruntime, pyarrow, duckdb, PIL, moto, boto3, skimage, sklearn, selenium' 2>/dev/null; then
+if ! .venv/bin/python -c 'import h5py, numpy, onnx, onnxruntime, pyarrow, duckdb, PIL, moto, boto3, skimage, sklearn, selenium, schemathesis' 2>/dev/null; then
   pip_install -r python/requirements.txt
 fi
 

@@ -35,8 +35,8 @@ pub struct Counts {
     pub results_received_bytes: u64,
     /// Bytes this process read during the run, from files, sockets and
     /// pipes alike (Linux: `rchar` of `/proc/self/io`; 0 elsewhere). On a
-    /// cluster the client's share: what grows with the photos is the
-    /// listing and the commit record.
+    /// cluster, the client's reads: the model file, the PCA statistics and
+    /// a few bytes per photo (`bench/cluster_client_bytes.sh`).
     #[serde(default)]
     pub process_read_bytes: u64,
 }
