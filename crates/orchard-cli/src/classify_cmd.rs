@@ -1,22 +1,19 @@
 //! `orchard train`, `orchard evaluate` and `orchard identify`.
 
 use std::io::Write;
-use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use orchard_classify::{
     evaluate_set, facts_for, train, Answer, Bundle, FeatureModel, TrainOptions, TrainingRow,
     UnknownSpecies,
 };
-use orchard_engine::ModelRef;
-use orchard_model::{BackendKind, ModelHome};
 use orchard_serve::uploads::{TrainingSet, TRAINING_SET};
 use orchard_source::PhotoGlob;
 use serde_json::json;
 
-use crate::args::{EvaluateArgs, IdentifyArgs, IdentifyFormat, RunArgs, TrainArgs};
+use crate::args::{EvaluateArgs, IdentifyArgs, IdentifyFormat, TrainArgs};
 use crate::photo_inputs::{featurize_photos, featurizer, open_input, Input};
-use crate::setup::{resolve_model, runtime, storage_options};
+use crate::setup::{load_bundle, resolve_model, runtime, storage_options};
 use crate::training_rows::{augmentation, LabelledSet, RowReader};
 
 /// `orchard train`.
@@ -167,34 +164,6 @@ fn check_apart(
         }
     }
     Ok(())
-}
-
-/// Loads a bundle and the feature model it names, refusing another model.
-pub fn load_bundle(dir: &Path, run: &RunArgs) -> Result<(Bundle, ModelRef)> {
-    let mut bundle = Bundle::load(dir)?;
-    if let Some(p) = run.unsure_below {
-        bundle.classifier.thresholds.min_probability = p;
-    }
-    let name = run
-        .model
-        .clone()
-        .unwrap_or_else(|| bundle.feature_model.name.clone());
-    let resolved = ModelHome::from_env().resolve(&name).with_context(|| {
-        format!(
-            "cannot find the feature model `{name}` of classifier {} (pass --model FILE.onnx)",
-            dir.display()
-        )
-    })?;
-    bundle.check_model(dir, &resolved.spec.name, &resolved.sha256)?;
-    let model = ModelRef {
-        path: resolved.path.display().to_string(),
-        sha256: resolved.sha256,
-        spec: bundle.feature_model.spec.clone(),
-        backend: BackendKind::Auto,
-        threads: run.threads,
-        lanes: 0,
-    };
-    Ok((bundle, model))
 }
 
 /// `orchard evaluate`: one table per input set, then the total.

@@ -3,10 +3,13 @@
 mod args;
 mod bench;
 mod classify_cmd;
+mod cluster_cmd;
 mod commands;
 mod cost_cmd;
 mod cpu;
+mod extract_cmd;
 mod finetune_cmd;
+mod model_cmd;
 mod photo_inputs;
 mod progress;
 mod quantize_cmd;
@@ -14,6 +17,7 @@ mod report_cmd;
 mod serve_cmd;
 mod setup;
 mod training_rows;
+mod transform_cmd;
 mod uploads_cmd;
 
 use clap::Parser;

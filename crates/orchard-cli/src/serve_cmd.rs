@@ -8,9 +8,8 @@ use orchard_serve::{serve, AppState, ServeOptions};
 use orchard_source::Location;
 
 use crate::args::ServeArgs;
-use crate::classify_cmd::load_bundle;
 use crate::photo_inputs::featurizer;
-use crate::setup::{runtime, storage_options};
+use crate::setup::{load_bundle, runtime, storage_options};
 
 /// Runs the service until SIGTERM or Ctrl-C; requests in flight finish.
 pub fn run_serve(args: ServeArgs) -> Result<()> {

@@ -1,13 +1,16 @@
 //! What several commands set up the same way: the async runtime, the model
 //! and the storage options.
 
+use std::path::Path;
+
 use anyhow::{Context, Result};
-use orchard_engine::ModelRef;
+use orchard_classify::Bundle;
+use orchard_engine::{ModelRef, OutputFormat};
 use orchard_image::Normalization;
 use orchard_model::{BackendKind, CustomModelOptions, ModelHome};
 use orchard_source::StorageOptions;
 
-use crate::args::{Backend, ModelArgs, Preprocess, StorageArgs};
+use crate::args::{Backend, Format, ModelArgs, Preprocess, RunArgs, StorageArgs};
 
 /// The async runtime: one worker per core.
 pub fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -211,5 +214,41 @@ mod tests {
                 "50",
             ]
         );
+    }
+}
+
+/// Loads a bundle and the feature model it names, refusing another model.
+pub fn load_bundle(dir: &Path, run: &RunArgs) -> Result<(Bundle, ModelRef)> {
+    let mut bundle = Bundle::load(dir)?;
+    if let Some(p) = run.unsure_below {
+        bundle.classifier.thresholds.min_probability = p;
+    }
+    let name = run
+        .model
+        .clone()
+        .unwrap_or_else(|| bundle.feature_model.name.clone());
+    let resolved = ModelHome::from_env().resolve(&name).with_context(|| {
+        format!(
+            "cannot find the feature model `{name}` of classifier {} (pass --model FILE.onnx)",
+            dir.display()
+        )
+    })?;
+    bundle.check_model(dir, &resolved.spec.name, &resolved.sha256)?;
+    let model = ModelRef {
+        path: resolved.path.display().to_string(),
+        sha256: resolved.sha256,
+        spec: bundle.feature_model.spec.clone(),
+        backend: BackendKind::Auto,
+        threads: run.threads,
+        lanes: 0,
+    };
+    Ok((bundle, model))
+}
+
+/// The engine's output format for `--format`.
+pub fn output_format(format: Format) -> OutputFormat {
+    match format {
+        Format::Parquet => OutputFormat::Parquet,
+        Format::Csv => OutputFormat::Csv,
     }
 }

@@ -86,7 +86,7 @@ pub enum ClusterCommand {
         external_host: Option<String>,
         /// Seconds without a heartbeat after which an executor is declared lost
         /// and its tasks run elsewhere.
-        #[arg(long, default_value_t = 6)]
+        #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u64).range(2..))]
         executor_timeout: u64,
         #[command(flatten)]
         storage: StorageArgs,
@@ -218,7 +218,7 @@ pub struct ExtractArgs {
     pub wait_for_executors: u64,
     /// With --cluster: jobs submitted for one query at most before the run
     /// fails (it can then be finished with --resume).
-    #[arg(long, default_value_t = 3, requires = "cluster")]
+    #[arg(long, default_value_t = 3, requires = "cluster", value_parser = clap::value_parser!(u32).range(1..))]
     pub stall_attempts: u32,
     /// How progress is shown: a bar or log lines (`human`), or one JSON
     /// event per line on stdout (`json`: started, listed, planned,
