@@ -21,6 +21,9 @@ from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "python"))
+from seed_prep import seed_image, seed_input  # noqa: E402
+
 p = argparse.ArgumentParser()
 p.add_argument("model"); p.add_argument("data"); p.add_argument("--cache", default="/tmp/orchard-quality")
 p.add_argument("--only", default=None)
@@ -30,8 +33,8 @@ so = ort.SessionOptions(); so.intra_op_num_threads = os.cpu_count()
 sess = ort.InferenceSession(a.model, so, providers=["CPUExecutionProvider"])
 iname = sess.get_inputs()[0].name
 
-def load(f): return ImageOps.exif_transpose(Image.open(f)).convert("RGB")
-def prep(im): return np.asarray(im.resize((224, 224)), dtype=np.float32) / 127.5 - 1
+def load(f): return seed_image(f, exif=True)
+def prep(im): return seed_input(im)
 def embed(ims):
     out = [sess.run(None, {iname: np.stack([prep(i) for i in ims[j:j + 32]])})[0].reshape(-1, 1280) for j in range(0, len(ims), 32)]
     return np.concatenate(out)

@@ -14,7 +14,7 @@ ONNX Runtime's static QDQ quantization of the default model.
 Photos are prepared as the seed does (PIL bicubic to 224, x/127.5 - 1).
 Variants are written under /tmp/int8-layers/.
 """
-import argparse, glob, json, os, random, time
+import argparse, glob, json, os, random, sys, time
 
 import numpy as np
 import onnx
@@ -24,6 +24,9 @@ from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, 
 from onnxruntime.quantization.shape_inference import quant_pre_process
 from PIL import Image
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "python"))
+from seed_prep import seed_array  # noqa: E402
+
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data")
 OUT = "/tmp/int8-layers"
 METHODS = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
@@ -31,8 +34,7 @@ METHODS = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.P
 
 
 def prep(path):
-    image = Image.open(path).convert("RGB").resize((224, 224), Image.BICUBIC)
-    return np.asarray(image, dtype=np.float32) / 127.5 - 1.0
+    return seed_array(path)
 
 
 def prepared(paths):

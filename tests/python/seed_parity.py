@@ -22,6 +22,7 @@ import json
 import os
 
 import numpy as np
+from seed_prep import seed_array
 import onnxruntime as ort
 from PIL import Image
 
@@ -69,10 +70,7 @@ def variants(src):
 
 
 def seed_features(session, content):
-    img = Image.open(io.BytesIO(content))
-    if img.mode != "RGB":
-        img = img.convert("RGB")
-    x = np.asarray(img.resize([224, 224]), dtype=np.float32) / 127.5 - 1.0
+    x = seed_array(content)
     name = session.get_inputs()[0].name
     return session.run(None, {name: x[None]})[0][0]
 
