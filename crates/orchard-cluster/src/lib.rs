@@ -45,6 +45,7 @@
 
 pub mod client;
 pub mod codec;
+mod error;
 pub mod metrics;
 pub mod model;
 pub mod payload;
@@ -55,6 +56,7 @@ pub mod stall;
 pub mod store;
 pub mod watchdog;
 
+pub use error::ClusterError;
 pub use runner::BallistaRunner;
 pub use watchdog::StallPolicy;
 

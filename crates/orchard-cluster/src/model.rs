@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 use std::time::SystemTime;
 
+use crate::error::ClusterError;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{exec_err, Result};
 use datafusion::logical_expr::{
@@ -70,7 +71,7 @@ fn plain_name(name: &str) -> bool {
 /// The `ModelRef` this process should load for the client's `model`: the same
 /// reference, or one whose `path` points at a local file with the same sha256.
 /// The error says what was tried.
-pub fn resolve_model(model: &ModelRef) -> std::result::Result<ModelRef, String> {
+pub fn resolve_model(model: &ModelRef) -> std::result::Result<ModelRef, ClusterError> {
     let want = model.sha256.to_ascii_lowercase();
     let mut tried = Vec::new();
     let check = |path: &Path, tried: &mut Vec<String>| -> bool {
@@ -126,20 +127,16 @@ pub fn resolve_model(model: &ModelRef) -> std::result::Result<ModelRef, String> 
             });
         }
     }
-    Err(format!(
-        "model `{}` (sha256 {}) is not available on this executor; tried {}. \
-         Install it with `orchard model fetch {}` (ORCHARD_HOME={}) or put the same \
-         file at the same path on every executor",
-        model.spec.name,
-        &want[..want.len().min(12)],
-        if tried.is_empty() {
+    Err(ClusterError::ModelNotFound {
+        name: model.spec.name.clone(),
+        sha256: want[..want.len().min(12)].to_string(),
+        tried: if tried.is_empty() {
             "nothing".to_string()
         } else {
             tried.join(", ")
         },
-        model.spec.name,
-        home.root().display()
-    ))
+        home: home.root().display().to_string(),
+    })
 }
 
 /// Stands in for `featurize` on an executor that cannot find the model: same

@@ -178,7 +178,7 @@ fn scalar_from_payload(name: &str, payload: Payload, role: CodecRole) -> Result<
                     }
                     Err(reason) => {
                         tracing::error!("{reason}");
-                        MissingModelUdf::new(model, reason).into_udf()
+                        MissingModelUdf::new(model, reason.to_string()).into_udf()
                     }
                 }
             } else {

@@ -17,6 +17,8 @@ use tokio::task::JoinHandle;
 use async_trait::async_trait;
 use orchard_engine::{ProgressSource, ProgressWatch, TaskCounts};
 
+use crate::error::ClusterError;
+use crate::stall::{StageProgress, TaskState};
 pub use crate::watchdog::POLL_EVERY;
 use crate::watchdog::{job_id, JobApi, JobSnapshot};
 
@@ -56,90 +58,97 @@ impl SchedulerApi {
     }
 
     /// Task counts of job `job_id`.
-    pub async fn tasks(&self, job_id: &str) -> Result<TaskCounts, String> {
+    pub async fn tasks(&self, job_id: &str) -> Result<TaskCounts, ClusterError> {
         Ok(task_counts(&self.stages(job_id).await?))
     }
 
     /// Where job `job_id` stands: every stage's status and its tasks'.
-    pub async fn job_progress(&self, job_id: &str) -> Result<JobProgress, String> {
+    pub async fn job_progress(&self, job_id: &str) -> Result<JobProgress, ClusterError> {
         Ok(JobProgress::of(&self.stages(job_id).await?))
     }
 
-    async fn stages(&self, job_id: &str) -> Result<QueryStagesResponse, String> {
-        let url = format!("{}/api/job/{job_id}/stages", self.base);
-        let response = self
-            .client
-            .get(&url)
-            .send()
+    async fn stages(&self, job_id: &str) -> Result<QueryStagesResponse, ClusterError> {
+        self.get_json(&format!("{}/api/job/{job_id}/stages", self.base))
             .await
-            .map_err(|e| format!("GET {url}: {e}"))?;
-        let status = response.status();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| format!("GET {url}: {e}"))?;
-        if !status.is_success() {
-            let text = String::from_utf8_lossy(&body);
-            return Err(format!("GET {url}: {status} {}", text.trim()));
-        }
-        serde_json::from_slice(&body).map_err(|e| format!("GET {url}: {e}"))
     }
 
     /// How many executors are registered with the scheduler
     /// (`GET /api/executors`). The scheduler forgets an executor once its
     /// heartbeats stop for its executor timeout.
-    pub async fn executor_count(&self) -> Result<usize, String> {
-        let url = format!("{}/api/executors", self.base);
-        let response = self
-            .client
-            .get(&url)
-            .send()
-            .await
-            .map_err(|e| format!("GET {url}: {e}"))?;
-        if !response.status().is_success() {
-            return Err(format!("GET {url}: {}", response.status()));
-        }
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| format!("GET {url}: {e}"))?;
-        let executors: Vec<serde_json::Value> =
-            serde_json::from_slice(&body).map_err(|e| format!("GET {url}: {e}"))?;
+    pub async fn executor_count(&self) -> Result<usize, ClusterError> {
+        let executors: Vec<serde_json::Value> = self
+            .get_json(&format!("{}/api/executors", self.base))
+            .await?;
         Ok(executors.len())
     }
 
+    /// `GET url`, its JSON answer.
+    async fn get_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T, ClusterError> {
+        let request = |source| ClusterError::Request {
+            method: "GET",
+            url: url.to_string(),
+            source,
+        };
+        let response = self.client.get(url).send().await.map_err(request)?;
+        let status = response.status();
+        let body = response.bytes().await.map_err(request)?;
+        if !status.is_success() {
+            let text = String::from_utf8_lossy(&body);
+            return Err(ClusterError::Status {
+                method: "GET",
+                url: url.to_string(),
+                status: status.as_u16(),
+                body: text.trim().chars().take(200).collect(),
+            });
+        }
+        serde_json::from_slice(&body).map_err(|source| ClusterError::Decode {
+            method: "GET",
+            url: url.to_string(),
+            source,
+        })
+    }
+
     /// Cancels job `job_id` on the scheduler (`PATCH /api/job/{id}`).
-    pub async fn cancel_job(&self, job_id: &str) -> Result<(), String> {
+    pub async fn cancel_job(&self, job_id: &str) -> Result<(), ClusterError> {
         let url = format!("{}/api/job/{job_id}", self.base);
-        let response = self
-            .client
-            .patch(&url)
-            .send()
-            .await
-            .map_err(|e| format!("PATCH {url}: {e}"))?;
+        let response =
+            self.client
+                .patch(&url)
+                .send()
+                .await
+                .map_err(|source| ClusterError::Request {
+                    method: "PATCH",
+                    url: url.clone(),
+                    source,
+                })?;
         match response.status() {
             s if s.is_success() => Ok(()),
-            s => Err(format!("PATCH {url}: {s}")),
+            s => Err(ClusterError::Status {
+                method: "PATCH",
+                url,
+                status: s.as_u16(),
+                body: String::new(),
+            }),
         }
     }
 }
 
 #[async_trait]
 impl JobApi for SchedulerApi {
-    async fn snapshot(&self, job_id: &str) -> Result<JobSnapshot, String> {
+    async fn snapshot(&self, job_id: &str) -> Result<JobSnapshot, ClusterError> {
         let progress = self.job_progress(job_id).await?;
         Ok(JobSnapshot {
-            key: format!("{:?}", progress.stages),
+            stages: progress.stages.clone(),
             summary: progress.describe(),
             longest_task_secs: progress.longest_task_secs,
         })
     }
 
-    async fn cancel(&self, job_id: &str) -> Result<(), String> {
+    async fn cancel(&self, job_id: &str) -> Result<(), ClusterError> {
         self.cancel_job(job_id).await
     }
 
-    async fn executors(&self) -> Result<usize, String> {
+    async fn executors(&self) -> Result<usize, ClusterError> {
         self.executor_count().await
     }
 
@@ -152,8 +161,8 @@ impl JobApi for SchedulerApi {
 /// mean nothing happened in between.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobProgress {
-    /// Per stage: id, status, and each task's status (`-` when not created).
-    pub stages: Vec<(String, String, Vec<String>)>,
+    /// Every stage: id, status, and each task's state.
+    pub stages: Vec<StageProgress>,
     /// Tasks done, total and failed.
     pub counts: TaskCounts,
     /// Seconds the longest finished task ran (launch to finish), if any.
@@ -170,13 +179,17 @@ impl JobProgress {
                     .tasks
                     .iter()
                     .map(|t| match t.as_ref().map(|t| &t.status) {
-                        Some(TaskStatus::Successful) => "done".to_string(),
-                        Some(TaskStatus::Running) => "running".to_string(),
-                        Some(TaskStatus::Failed { .. }) => "failed".to_string(),
-                        None => "-".to_string(),
+                        Some(TaskStatus::Successful) => TaskState::Done,
+                        Some(TaskStatus::Running) => TaskState::Running,
+                        Some(TaskStatus::Failed { .. }) => TaskState::Failed,
+                        None => TaskState::NotCreated,
                     })
                     .collect();
-                (s.stage_id.clone(), s.stage_status.clone(), tasks)
+                StageProgress {
+                    id: s.stage_id.clone(),
+                    status: s.stage_status.clone(),
+                    tasks,
+                }
             })
             .collect();
         let longest_task_secs = response
@@ -204,7 +217,7 @@ impl JobProgress {
         let stages: Vec<String> = self
             .stages
             .iter()
-            .map(|(id, status, _)| format!("stage {id} {status}"))
+            .map(|s| format!("stage {} {}", s.id, s.status))
             .collect();
         format!(
             "{} of {} tasks done, {} failed attempts; {}",

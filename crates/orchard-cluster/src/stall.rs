@@ -23,6 +23,8 @@ use tokio::time::Instant;
 
 use async_trait::async_trait;
 
+use crate::error::ClusterError;
+
 /// How often a running job is polled.
 pub const POLL_EVERY: Duration = Duration::from_millis(500);
 
@@ -34,20 +36,44 @@ const COUNT_EXECUTORS_EVERY: Duration = Duration::from_secs(2);
 #[async_trait]
 pub trait JobApi: Send + Sync {
     /// Where job `job_id` stands now.
-    async fn snapshot(&self, job_id: &str) -> std::result::Result<JobSnapshot, String>;
+    async fn snapshot(&self, job_id: &str) -> Result<JobSnapshot, ClusterError>;
     /// Cancels job `job_id`.
-    async fn cancel(&self, job_id: &str) -> std::result::Result<(), String>;
+    async fn cancel(&self, job_id: &str) -> Result<(), ClusterError>;
     /// How many executors are registered (alive) with the scheduler.
-    async fn executors(&self) -> std::result::Result<usize, String>;
+    async fn executors(&self) -> Result<usize, ClusterError>;
     /// The scheduler, for messages (`host:port`).
     fn scheduler(&self) -> String;
 }
 
-/// A job's state: equal `key`s mean nothing happened in between.
+/// A task's state as the scheduler reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskState {
+    /// Not created yet.
+    NotCreated,
+    /// Running.
+    Running,
+    /// Finished successfully.
+    Done,
+    /// The attempt failed (it may be retried).
+    Failed,
+}
+
+/// One stage of a job as the scheduler reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StageProgress {
+    /// The stage's id.
+    pub id: String,
+    /// Its status (`Running`, `Successful`, …).
+    pub status: String,
+    /// Each task's state.
+    pub tasks: Vec<TaskState>,
+}
+
+/// A job's state: equal `stages` mean nothing happened in between.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobSnapshot {
     /// Every stage's and task's status.
-    pub key: String,
+    pub stages: Vec<StageProgress>,
     /// The same for a person.
     pub summary: String,
     /// Seconds the longest finished task of the job ran, if any finished.
@@ -177,8 +203,8 @@ impl Watch {
             if let Some(id) = &id {
                 if let Ok(snapshot) = self.api.snapshot(id).await {
                     self.times.record(snapshot.longest_task_secs);
-                    if last.as_ref() != Some(&snapshot.key) {
-                        last = Some(snapshot.key);
+                    if last.as_ref() != Some(&snapshot.stages) {
+                        last = Some(snapshot.stages);
                         since = Instant::now();
                     }
                 }
@@ -284,17 +310,17 @@ mod tests {
 
     #[async_trait]
     impl JobApi for Frozen {
-        async fn snapshot(&self, _job_id: &str) -> Result<JobSnapshot, String> {
+        async fn snapshot(&self, _job_id: &str) -> Result<JobSnapshot, ClusterError> {
             Ok(JobSnapshot {
-                key: "same".into(),
+                stages: Vec::new(),
                 summary: "stage 1 running".into(),
                 longest_task_secs: None,
             })
         }
-        async fn cancel(&self, _job_id: &str) -> Result<(), String> {
+        async fn cancel(&self, _job_id: &str) -> Result<(), ClusterError> {
             Ok(())
         }
-        async fn executors(&self) -> Result<usize, String> {
+        async fn executors(&self) -> Result<usize, ClusterError> {
             Ok(self.executors.load(Ordering::SeqCst))
         }
         fn scheduler(&self) -> String {

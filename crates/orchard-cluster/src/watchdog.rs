@@ -293,7 +293,7 @@ impl Attempts {
                 Err(_) if !passed_on && matches!(stop.get(), Some(Stop::NoExecutors { .. })) => {
                     drop(stream);
                     let cancelled = match plan_job(&plan) {
-                        Some(id) => self.api.cancel(&id).await,
+                        Some(id) => self.api.cancel(&id).await.map_err(|e| e.to_string()),
                         None => Err("no job id".to_string()),
                     };
                     let Some(Stop::NoExecutors { waited }) = stop.get() else {
@@ -315,7 +315,7 @@ impl Attempts {
                     // cancel tells the scheduler.
                     drop(stream);
                     let cancelled = match plan_job(&plan) {
-                        Some(id) => self.api.cancel(&id).await,
+                        Some(id) => self.api.cancel(&id).await.map_err(|e| e.to_string()),
                         None => Err("no job id".to_string()),
                     };
                     let seen = self.last_seen(&plan).await;
