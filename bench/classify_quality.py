@@ -1,7 +1,7 @@
 """Classifier quality study behind `orchard train`'s defaults (BENCHMARKS.md,
 "Identifying fruit"). Features are the default model's, computed here the
 seed's way (PIL decode + bicubic resize, x/127.5-1, ONNX Runtime), which
-Orchard reproduces exactly (crates/orchard-cli/tests/seed_parity.rs).
+Orchard reproduces exactly (crates/orchard-cli/tests/e2e/seed_parity.rs).
 
     .venv/bin/python bench/classify_quality.py ~/.cache/orchard/models/mobilenet_v2.onnx \
         ../shared/data --cache /tmp/orchard-quality [--only NAME]

@@ -175,6 +175,42 @@ fn redact_url(arg: &str) -> String {
     out
 }
 
+/// Loads a bundle and the feature model it names, refusing another model.
+pub fn load_bundle(dir: &Path, run: &RunArgs) -> Result<(Bundle, ModelRef)> {
+    let mut bundle = Bundle::load(dir)?;
+    if let Some(p) = run.unsure_below {
+        bundle.classifier.thresholds.min_probability = p;
+    }
+    let name = run
+        .model
+        .clone()
+        .unwrap_or_else(|| bundle.feature_model.name.clone());
+    let resolved = ModelHome::from_env().resolve(&name).with_context(|| {
+        format!(
+            "cannot find the feature model `{name}` of classifier {} (pass --model FILE.onnx)",
+            dir.display()
+        )
+    })?;
+    bundle.check_model(dir, &resolved.spec.name, &resolved.sha256)?;
+    let model = ModelRef {
+        path: resolved.path.display().to_string(),
+        sha256: resolved.sha256,
+        spec: bundle.feature_model.spec.clone(),
+        backend: BackendKind::Auto,
+        threads: run.threads,
+        lanes: 0,
+    };
+    Ok((bundle, model))
+}
+
+/// The engine's output format for `--format`.
+pub fn output_format(format: Format) -> OutputFormat {
+    match format {
+        Format::Parquet => OutputFormat::Parquet,
+        Format::Csv => OutputFormat::Csv,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::recorded_command_line;
@@ -214,41 +250,5 @@ mod tests {
                 "50",
             ]
         );
-    }
-}
-
-/// Loads a bundle and the feature model it names, refusing another model.
-pub fn load_bundle(dir: &Path, run: &RunArgs) -> Result<(Bundle, ModelRef)> {
-    let mut bundle = Bundle::load(dir)?;
-    if let Some(p) = run.unsure_below {
-        bundle.classifier.thresholds.min_probability = p;
-    }
-    let name = run
-        .model
-        .clone()
-        .unwrap_or_else(|| bundle.feature_model.name.clone());
-    let resolved = ModelHome::from_env().resolve(&name).with_context(|| {
-        format!(
-            "cannot find the feature model `{name}` of classifier {} (pass --model FILE.onnx)",
-            dir.display()
-        )
-    })?;
-    bundle.check_model(dir, &resolved.spec.name, &resolved.sha256)?;
-    let model = ModelRef {
-        path: resolved.path.display().to_string(),
-        sha256: resolved.sha256,
-        spec: bundle.feature_model.spec.clone(),
-        backend: BackendKind::Auto,
-        threads: run.threads,
-        lanes: 0,
-    };
-    Ok((bundle, model))
-}
-
-/// The engine's output format for `--format`.
-pub fn output_format(format: Format) -> OutputFormat {
-    match format {
-        Format::Parquet => OutputFormat::Parquet,
-        Format::Csv => OutputFormat::Csv,
     }
 }

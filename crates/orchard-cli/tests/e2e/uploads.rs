@@ -5,79 +5,21 @@
 //! phone page's consent and feedback in headless Chromium; and Schemathesis
 //! against `/openapi.json`.
 
-mod common;
-
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
-use common::*;
+use crate::common::serve::{small_model, Reply, Server};
+use crate::common::*;
 
-struct Server {
-    child: Child,
-    addr: String,
+/// `orchard serve` with the small model, `extra` arguments and `env`.
+fn serve(extra: &[&str], env: &[(&str, &str)]) -> Server {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_orchard"));
+    cmd.envs(env.iter().copied());
+    Server::spawn(cmd, small_model(), extra)
 }
 
 impl Server {
-    /// `orchard serve` with the small model, `extra` arguments and `env`.
-    fn start(extra: &[&str], env: &[(&str, &str)]) -> Server {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_orchard"));
-        cmd.envs(env.iter().copied());
-        Server::spawn(cmd, extra)
-    }
-
-    fn spawn(mut cmd: Command, extra: &[&str]) -> Server {
-        let mut child = cmd
-            .args([
-                "serve",
-                "--classifier",
-                small_model().to_str().unwrap(),
-                "--bind",
-                "127.0.0.1:0",
-            ])
-            .args(extra)
-            .env("RUST_LOG", "info")
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start orchard serve");
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let addr = loop {
-            let line = match lines.next() {
-                Some(Ok(line)) => line,
-                _ => panic!("serve stopped before serving: {:?}", child.wait()),
-            };
-            if let Some(at) = line.find("serving on http://") {
-                break line[at + "serving on http://".len()..].trim().to_string();
-            }
-        };
-        std::thread::spawn(move || for _ in lines {});
-        Server { child, addr }
-    }
-
-    fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
-        let mut stream = TcpStream::connect(&self.addr).unwrap();
-        let mut head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
-            self.addr,
-            body.len()
-        );
-        for (k, v) in headers {
-            head.push_str(&format!("{k}: {v}\r\n"));
-        }
-        head.push_str("\r\n");
-        stream.write_all(head.as_bytes()).unwrap();
-        let _ = stream.write_all(body);
-        let mut raw = Vec::new();
-        let _ = stream.read_to_end(&mut raw);
-        Reply::parse(&raw)
-    }
-
-    fn post(&self, path: &str, content_type: &str, body: &[u8]) -> Reply {
-        self.request("POST", path, &[("Content-Type", content_type)], body)
-    }
-
     /// Identifies `photo` as a phone's form sends it, with or without consent.
     fn identify_form(&self, photo: &[u8], consent: bool) -> serde_json::Value {
         let (ct, body) = multipart(photo, consent);
@@ -90,61 +32,6 @@ impl Server {
         let body = serde_json::json!({ "receipt": receipt, "label": label }).to_string();
         self.post("/v1/feedback", "application/json", body.as_bytes())
     }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-#[derive(Debug)]
-struct Reply {
-    status: u16,
-    body: Vec<u8>,
-}
-
-impl Reply {
-    fn parse(raw: &[u8]) -> Reply {
-        let split = raw
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .unwrap_or(raw.len());
-        let head = String::from_utf8_lossy(&raw[..split]);
-        let status = head
-            .lines()
-            .next()
-            .and_then(|l| l.split(' ').nth(1))
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        let mut body = raw.get(split + 4..).unwrap_or_default().to_vec();
-        if head
-            .to_ascii_lowercase()
-            .contains("transfer-encoding: chunked")
-        {
-            body = unchunk(&body);
-        }
-        Reply { status, body }
-    }
-
-    fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {self:?}"))
-    }
-}
-
-fn unchunk(mut body: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    while let Some(end) = body.windows(2).position(|w| w == b"\r\n") {
-        let size =
-            usize::from_str_radix(String::from_utf8_lossy(&body[..end]).trim(), 16).unwrap_or(0);
-        if size == 0 {
-            break;
-        }
-        out.extend_from_slice(&body[end + 2..end + 2 + size]);
-        body = &body[end + 4 + size..];
-    }
-    out
 }
 
 fn multipart(photo: &[u8], consent: bool) -> (String, Vec<u8>) {
@@ -163,33 +50,6 @@ fn multipart(photo: &[u8], consent: bool) -> (String, Vec<u8>) {
     body.extend_from_slice(photo);
     body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
     (format!("multipart/form-data; boundary={boundary}"), body)
-}
-
-/// A four-species bundle, trained once per test run for all the tests here.
-fn small_model() -> &'static Path {
-    static MODEL: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    MODEL.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("uploads-model");
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let photos = subset(
-            &dir,
-            &[
-                ("apple", 30),
-                ("lemon", 30),
-                ("mango", 30),
-                ("raspberry", 30),
-            ],
-        );
-        let model = dir.join("fruit-model");
-        assert_ok(&orchard(&[
-            "train",
-            photos.to_str().unwrap(),
-            "--classifier",
-            model.to_str().unwrap(),
-        ]));
-        model
-    })
 }
 
 /// A sample photo re-saved with EXIF: GPS, make, model, artist.
@@ -257,7 +117,11 @@ fn consent_keeps_a_stripped_photo_and_the_person_can_correct_see_and_erase_it() 
     std::fs::create_dir_all(&work).unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_orchard"));
     cmd.current_dir(&work);
-    let server = Server::spawn(cmd, &["--keep-uploads", kept.to_str().unwrap()]);
+    let server = Server::spawn(
+        cmd,
+        small_model(),
+        &["--keep-uploads", kept.to_str().unwrap()],
+    );
     let lemon = photo_with_gps(tmp.path(), "lemon/0_100.jpg");
     assert!(contains(&lemon, b"OrchardTestPhone"));
 
@@ -447,6 +311,7 @@ fn keeps_uploads_in_s3_within_the_allowed_regions() {
 
     let server = Server::spawn(
         s3.orchard_command(&[]),
+        small_model(),
         &[
             "--keep-uploads",
             "s3://kept-eu/uploads/",
@@ -516,7 +381,7 @@ fn give(server: &Server, photos: &[&str]) -> HashMap<String, String> {
 fn export_train_identify_then_forget_reaches_outputs_exports_and_bundles() {
     let tmp = tempfile::tempdir().unwrap();
     let kept = tmp.path().join("kept");
-    let server = Server::start(&["--keep-uploads", kept.to_str().unwrap()], &[]);
+    let server = serve(&["--keep-uploads", kept.to_str().unwrap()], &[]);
     // Photos the small model was not trained on (it took the first 30).
     let photos: Vec<String> = ["apple", "lemon", "mango", "raspberry"]
         .iter()
@@ -753,13 +618,13 @@ fn expire_erases_what_is_older_than_the_retention_by_a_fake_clock() {
     let keep = ["--keep-uploads", kept.to_str().unwrap()];
     let apple = std::fs::read(sample_dir().join("apple/0_100.jpg")).unwrap();
     let old: Vec<String> = {
-        let server = Server::start(&keep, &[("ORCHARD_NOW", "2025-01-01T00:00:00Z")]);
+        let server = serve(&keep, &[("ORCHARD_NOW", "2025-01-01T00:00:00Z")]);
         (0..2)
             .map(|_| receipt_of(&server.identify_form(&apple, true)))
             .collect()
     };
     let recent = {
-        let server = Server::start(&keep, &[("ORCHARD_NOW", "2025-02-20T00:00:00Z")]);
+        let server = serve(&keep, &[("ORCHARD_NOW", "2025-02-20T00:00:00Z")]);
         let r = receipt_of(&server.identify_form(&apple, true));
         for receipt in old.iter().chain([&r]) {
             assert_eq!(server.feedback(receipt, "apple").status, 200);
@@ -841,7 +706,7 @@ fn expire_erases_what_is_older_than_the_retention_by_a_fake_clock() {
 fn the_phone_page_asks_consent_and_takes_feedback_in_headless_chromium() {
     let tmp = tempfile::tempdir().unwrap();
     let kept = tmp.path().join("kept");
-    let server = Server::start(&["--keep-uploads", kept.to_str().unwrap()], &[]);
+    let server = serve(&["--keep-uploads", kept.to_str().unwrap()], &[]);
     let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("serve");
     std::fs::create_dir_all(&shots).unwrap();
     let screenshot = shots.join("phone-page-feedback.png");
@@ -888,7 +753,7 @@ fn the_phone_page_asks_consent_and_takes_feedback_in_headless_chromium() {
 fn schemathesis_finds_no_server_error_or_schema_violation() {
     let tmp = tempfile::tempdir().unwrap();
     let kept = tmp.path().join("kept");
-    let server = Server::start(&["--keep-uploads", kept.to_str().unwrap()], &[]);
+    let server = serve(&["--keep-uploads", kept.to_str().unwrap()], &[]);
     let schemathesis = python().parent().unwrap().join("schemathesis");
     assert!(
         schemathesis.exists(),

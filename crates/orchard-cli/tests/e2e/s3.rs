@@ -2,12 +2,10 @@
 //! loopback: the same job as on local disk, pagination, credentials, data
 //! residency and a server restart mid-run.
 
-mod common;
-
 use std::collections::HashMap;
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 
 /// Rows keyed by the photo's path relative to the listed root (`apple/x.jpg`),
 /// whatever store the run read from.
@@ -250,21 +248,21 @@ fn a_server_restart_mid_run_completes_or_fails_without_success_marker() {
         server.fixture(&["upload", "fruits-eu", "Test", photos.to_str().unwrap()]);
     };
     setup(&server);
-    let child = server
-        .orchard_command(&[
-            "extract",
-            "s3://fruits-eu/Test/",
-            "s3://fruits-eu/Results/",
-            "--pca-k",
-            "4",
-            "--max-retries",
-            "6",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let mut child = server.orchard_command(&[
+        "extract",
+        "s3://fruits-eu/Test/",
+        "s3://fruits-eu/Results/",
+        "--pca-k",
+        "4",
+        "--max-retries",
+        "6",
+    ]);
+    child.stderr(std::process::Stdio::piped());
+    let mut run = EventRun::start(child);
+    // The photos are listed and the job planned: the server goes down while
+    // the photos are read.
+    assert!(run.wait_for_event("planned").is_some());
+    let child = run.child;
     // Down, then back with the photos restored (moto forgets everything).
     server.restart();
     setup(&server);

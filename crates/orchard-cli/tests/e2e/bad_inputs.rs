@@ -2,12 +2,10 @@
 //! through `orchard extract`; every input ends in the output or in
 //! `_errors.parquet` (exactly once), and the job still succeeds.
 
-mod common;
-
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use common::*;
+use crate::common::*;
 use datafusion::arrow::array::AsArray;
 
 fn fixture(name: &str) -> Vec<u8> {

@@ -1,12 +1,10 @@
 //! `orchard report` end to end: a real extraction and classifier, the page
 //! parsed and checked against the run, then drawn by headless Chromium.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 
-use common::{assert_ok, orchard, subset};
+use crate::common::{assert_ok, orchard, subset};
 
 /// The markup of `<figure id="…">…</figure>`.
 fn figure<'a>(html: &'a str, id: &str) -> &'a str {

@@ -3,12 +3,10 @@
 //! with `--model`, run by both backends, and close to the fp32 features on
 //! photos it was not calibrated on.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 
 /// The model home the set-up filled (`$ORCHARD_HOME`, else ~/.cache/orchard).
 fn default_home() -> PathBuf {

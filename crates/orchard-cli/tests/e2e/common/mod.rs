@@ -2,6 +2,10 @@
 //! real photos from the shared Fruits-360 sample.
 #![allow(dead_code)]
 
+pub mod cluster;
+pub mod emulators;
+pub mod serve;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -334,4 +338,64 @@ pub fn assert_complete_output(keys: &[String], prefix: &str) {
     );
     let first_part = format!("{prefix}part-00000-");
     assert!(keys.iter().any(|k| k.starts_with(&first_part)), "{keys:?}");
+}
+
+/// A running `orchard … --progress json`: its events read as they come, so
+/// that a test acts at a point of the job (a chunk done, the fit) instead of
+/// after a fixed sleep.
+pub struct EventRun {
+    pub child: std::process::Child,
+    events: std::sync::mpsc::Receiver<serde_json::Value>,
+}
+
+impl EventRun {
+    /// Starts `cmd` (the binary and its arguments) with `--progress json`
+    /// and its stdout read line by line.
+    pub fn start(mut cmd: Command) -> EventRun {
+        use std::io::BufRead;
+        let mut child = cmd
+            .args(["--progress", "json"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("start orchard");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, events) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if let Ok(event) = serde_json::from_str(&line) {
+                    let _ = tx.send(event);
+                }
+            }
+        });
+        EventRun { child, events }
+    }
+
+    /// Waits (at most 120 s) for the first event that `matches`; `None` when
+    /// the run ended without one.
+    pub fn wait_for(
+        &mut self,
+        matches: impl Fn(&serde_json::Value) -> bool,
+    ) -> Option<serde_json::Value> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.events.recv_timeout(left) {
+                Ok(event) if matches(&event) => return Some(event),
+                Ok(_) => {}
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return None,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    let _ = self.child.kill();
+                    panic!("no such event within 120 s");
+                }
+            }
+        }
+    }
+
+    /// Waits for the event named `name` (`planned`, `chunk_done`, …).
+    pub fn wait_for_event(&mut self, name: &str) -> Option<serde_json::Value> {
+        self.wait_for(|e| e["event"] == name)
+    }
 }

@@ -3,16 +3,11 @@
 //! --grpc-port 0 --metrics-port 0`) run the job; the result equals the
 //! embedded run, and losing an executor mid-job loses no row.
 
-#[path = "common/cluster.rs"]
-mod cluster;
-mod common;
-
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
-use cluster::*;
-use common::*;
+use crate::common::cluster::*;
+use crate::common::*;
 
 /// Bytes of the files under `dir` (following links).
 fn walk_sizes(dir: &Path) -> u64 {
@@ -151,17 +146,20 @@ fn the_cluster_run_equals_the_embedded_run_and_survives_a_lost_executor() {
         "--checkpoint-every".into(),
         "30".into(),
     ]);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_orchard"))
+    let mut client = Command::new(env!("CARGO_BIN_EXE_orchard"));
+    client
         .args(&cmd)
         .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(2500));
+        .stderr(Stdio::piped());
+    let mut run = EventRun::start(client);
+    // The first of four chunks is done: the job is running on the executors.
+    assert!(
+        run.wait_for_event("chunk_done").is_some(),
+        "the run ended before its first chunk"
+    );
     let _ = cluster.executors[2].child.kill();
     let _ = cluster.executors[2].child.wait();
-    let status = child.wait().unwrap();
+    let status = run.child.wait().unwrap();
     eprintln!(
         "run with a lost executor: {}",
         if status.success() {

@@ -1,9 +1,7 @@
 //! `orchard cost`, as a user runs it: from a finished run's folder, with the
 //! built-in price table or their own.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 /// A finished run's folder: `_run.json` (100 images/s on 2 partitions, 1,000
 /// photos of 50 kB) and 600 kB of other files (the output).

@@ -1,9 +1,7 @@
 //! `orchard extract` end to end: the real binary, the real default model,
 //! real Fruits-360 photos.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use datafusion::arrow::array::AsArray;
 use datafusion::arrow::datatypes::DataType;
 

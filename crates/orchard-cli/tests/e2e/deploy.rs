@@ -3,15 +3,11 @@
 //! real scheduler or `orchard serve`, and the Prometheus scrape config points
 //! at the paths and default ports the processes use.
 
-#[path = "common/cluster.rs"]
-mod cluster;
-mod common;
-
 use std::collections::BTreeSet;
 use std::process::{Command, Stdio};
 
-use cluster::{free_port, http_get, wait_for_port};
-use common::{python, repo_root};
+use crate::common::cluster::{free_port, http_get, wait_for_port};
+use crate::common::{python, repo_root};
 
 /// Metric names (identifiers starting `orchard_`, `job_` or `pending_`) in a
 /// PromQL expression.

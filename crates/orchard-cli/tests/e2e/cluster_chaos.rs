@@ -5,18 +5,14 @@
 //! the embedded run, or failed with a message, and then `--resume` completes
 //! it. A run that outlives its limit is a hang, and fails the test.
 
-#[path = "common/cluster.rs"]
-mod cluster;
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use cluster::*;
-use common::*;
+use crate::common::cluster::*;
+use crate::common::*;
 
 /// The longest a run may take before it counts as a hang.
 const RUN_LIMIT: Duration = Duration::from_secs(150);

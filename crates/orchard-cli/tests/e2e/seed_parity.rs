@@ -4,11 +4,9 @@
 //! grayscale, odd sizes, low quality, PNG. The photos and the seed's
 //! features come from `tests/python/seed_parity.py` (Pillow + ONNX Runtime).
 
-mod common;
-
 use std::collections::HashMap;
 
-use common::*;
+use crate::common::*;
 
 #[test]
 fn features_match_the_seed_pipeline_on_photos_of_every_kind() {

@@ -2,12 +2,10 @@
 //! changed photos, appends part files, keeps labels and the PCA model, and
 //! repairs what an interrupted run left.
 
-mod common;
-
 use std::collections::HashSet;
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 
 fn run_json(out: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(out.join("_run.json")).unwrap()).unwrap()

@@ -1,11 +1,9 @@
 //! `orchard train`, `evaluate` and `identify` end to end: the real binary,
 //! the real default model, real studio and grocery-store photos.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::*;
+use crate::common::*;
 
 fn data_dir(name: &str) -> PathBuf {
     sample_dir().parent().unwrap().join(name)

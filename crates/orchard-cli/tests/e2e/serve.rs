@@ -2,117 +2,11 @@
 //! good photos (raw and multipart, 12 MP), bad uploads, limits, the token,
 //! a flood beyond the queue, metrics, and a graceful stop.
 
-mod common;
-
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
-use common::*;
-
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Server {
-    fn start(model: &Path, extra: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_orchard"))
-            .args([
-                "serve",
-                "--classifier",
-                model.to_str().unwrap(),
-                "--bind",
-                "127.0.0.1:0",
-            ])
-            .args(extra)
-            .env("RUST_LOG", "info")
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start orchard serve");
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let addr = loop {
-            let line = lines.next().expect("serve printed its address").unwrap();
-            if let Some(at) = line.find("serving on http://") {
-                break line[at + "serving on http://".len()..].trim().to_string();
-            }
-        };
-        // Keep draining stderr so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Server { child, addr }
-    }
-
-    fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
-        let mut stream = TcpStream::connect(&self.addr).unwrap();
-        let mut head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
-            self.addr,
-            body.len()
-        );
-        for (k, v) in headers {
-            head.push_str(&format!("{k}: {v}\r\n"));
-        }
-        head.push_str("\r\n");
-        stream.write_all(head.as_bytes()).unwrap();
-        // A server may answer (413) before reading everything: ignore write errors.
-        let _ = stream.write_all(body);
-        let mut raw = Vec::new();
-        let _ = stream.read_to_end(&mut raw);
-        Reply::parse(&raw)
-    }
-
-    fn post(&self, path: &str, content_type: &str, body: &[u8]) -> Reply {
-        self.request("POST", path, &[("Content-Type", content_type)], body)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-#[derive(Debug)]
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Reply {
-    fn parse(raw: &[u8]) -> Reply {
-        let text = String::from_utf8_lossy(raw);
-        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-        let mut lines = head.lines();
-        let status = lines
-            .next()
-            .and_then(|l| l.split(' ').nth(1))
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        let headers = lines
-            .filter_map(|l| l.split_once(':'))
-            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-            .collect();
-        Reply {
-            status,
-            headers,
-            body: body.to_string(),
-        }
-    }
-
-    fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {self:?}"))
-    }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
+use crate::common::serve::{small_model, Server};
+use crate::common::*;
 
 fn multipart(field: &str, bytes: &[u8]) -> (String, Vec<u8>) {
     let boundary = "orchard-test-boundary";
@@ -137,38 +31,6 @@ fn phone_jpeg(dir: &Path) -> Vec<u8> {
     std::fs::read(&big).unwrap()
 }
 
-/// A four-species classifier bundle, trained once per test run (under the
-/// build folder's scratch space, replaced each run) for all the tests here.
-fn small_model() -> &'static Path {
-    static MODEL: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
-    MODEL.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("serve-model");
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        train_small_model(&dir)
-    })
-}
-
-fn train_small_model(dir: &Path) -> std::path::PathBuf {
-    let photos = subset(
-        dir,
-        &[
-            ("apple", 40),
-            ("lemon", 40),
-            ("mango", 40),
-            ("raspberry", 40),
-        ],
-    );
-    let model = dir.join("fruit-model");
-    assert_ok(&orchard(&[
-        "train",
-        photos.to_str().unwrap(),
-        "--classifier",
-        model.to_str().unwrap(),
-    ]));
-    model
-}
-
 #[test]
 fn answers_photos_and_refuses_bad_uploads_with_the_right_codes() {
     let tmp = tempfile::tempdir().unwrap();
@@ -179,7 +41,7 @@ fn answers_photos_and_refuses_bad_uploads_with_the_right_codes() {
     assert_eq!(server.request("GET", "/readyz", &[], b"").status, 200);
     let page = server.request("GET", "/", &[], b"");
     assert!(
-        page.status == 200 && page.body.contains("capture=\"environment\""),
+        page.status == 200 && page.text().contains("capture=\"environment\""),
         "{page:?}"
     );
     let info = server.request("GET", "/v1/model", &[], b"").json();
@@ -236,7 +98,7 @@ fn answers_photos_and_refuses_bad_uploads_with_the_right_codes() {
     assert_eq!(metrics.status, 200);
     let mut ok_identify = 0.0;
     for line in metrics
-        .body
+        .text()
         .lines()
         .filter(|l| !l.starts_with('#') && !l.is_empty())
     {
@@ -252,8 +114,8 @@ fn answers_photos_and_refuses_bad_uploads_with_the_right_codes() {
         }
     }
     let expected = 3.0 + (truncated.status == 200) as u8 as f64;
-    assert_eq!(ok_identify, expected, "{}", metrics.body);
-    assert!(metrics.body.contains("orchard_model_batch_size_count"));
+    assert_eq!(ok_identify, expected, "{}", metrics.text());
+    assert!(metrics.text().contains("orchard_model_batch_size_count"));
 }
 
 #[test]

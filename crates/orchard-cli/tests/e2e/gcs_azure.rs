@@ -8,12 +8,8 @@
 //! answered `400 invalid uploadType`), so GCS is tested as an input, and
 //! writing to it is tested to fail cleanly.
 
-mod common;
-#[path = "common/emulators.rs"]
-mod emulators;
-
-use common::*;
-use emulators::*;
+use crate::common::emulators::*;
+use crate::common::*;
 
 const LABELS: &[(&str, usize)] = &[("apple", 8), ("lemon", 8), ("raspberry", 8)];
 

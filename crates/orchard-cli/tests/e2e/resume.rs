@@ -2,14 +2,11 @@
 //! leaves no `_SUCCESS`, and `--resume` (same arguments) finishes the job with
 //! every input exactly once and the features an uninterrupted run gives.
 
-mod common;
-
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 const PHOTOS: usize = 240;
 
@@ -47,24 +44,35 @@ fn killed_runs_resume_to_the_uninterrupted_result() {
     let reference = features(&reference_out);
     assert_eq!(reference.len(), PHOTOS);
 
-    // Kill points spread over model loading, featurization and the end.
-    for (i, delay_ms) in [300u64, 900, 1500, 2100].into_iter().enumerate() {
+    // Kill points spread over the job, each as its progress event comes:
+    // listed, the first chunk checkpointed, the fourth of eight, the PCA fitted.
+    let points: [(&str, Option<u64>); 4] = [
+        ("listed", None),
+        ("chunk_done", Some(0)),
+        ("chunk_done", Some(3)),
+        ("pca_fitted", None),
+    ];
+    for (i, (event, chunk)) in points.into_iter().enumerate() {
+        let point = format!("{event} {chunk:?}");
         let out = tmp.path().join(format!("out{i}"));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_orchard"))
-            .args(args(&photos, &out, &[]))
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_orchard"));
+        cmd.args(args(&photos, &out, &[]))
             .env("RUST_LOG", "warn")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(delay_ms));
-        let killed = child.try_wait().unwrap().is_none();
-        child.kill().ok(); // SIGKILL
-        child.wait().unwrap();
+            .stderr(std::process::Stdio::null());
+        let mut run = EventRun::start(cmd);
+        let reached = run
+            .wait_for(|e| {
+                e["event"] == event && chunk.is_none_or(|c| e["chunk"].as_u64() == Some(c))
+            })
+            .is_some();
+        assert!(reached, "the run never reached {point}");
+        let killed = run.child.try_wait().unwrap().is_none();
+        run.child.kill().ok(); // SIGKILL
+        run.child.wait().unwrap();
         if killed {
             assert!(
                 !out.join("_SUCCESS").exists(),
-                "a run killed after {delay_ms} ms left _SUCCESS"
+                "a run killed at {point} left _SUCCESS"
             );
         }
         // A run that finished before its kill point (a fast machine) is
@@ -77,9 +85,9 @@ fn killed_runs_resume_to_the_uninterrupted_result() {
         assert!(!out.join("_temporary").exists(), "temporary files left");
 
         let got = features(&out);
-        assert_eq!(got.len(), PHOTOS, "killed after {delay_ms} ms: rows");
+        assert_eq!(got.len(), PHOTOS, "killed at {point}: rows");
         let parts: usize = read_parts(&out).iter().map(|b| b.num_rows()).sum();
-        assert_eq!(parts, PHOTOS, "killed after {delay_ms} ms: duplicate rows");
+        assert_eq!(parts, PHOTOS, "killed at {point}: duplicate rows");
         for (path, f) in &reference {
             assert_eq!(got.get(path), Some(f), "features of {path}");
         }
