@@ -37,7 +37,6 @@
 //! # let _ = report;
 //! ```
 
-#![warn(missing_docs)]
 
 mod bundle;
 mod classifier;

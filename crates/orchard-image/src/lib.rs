@@ -28,7 +28,6 @@
 //! }
 //! ```
 
-#![warn(missing_docs)]
 
 pub mod augment;
 pub mod decode;

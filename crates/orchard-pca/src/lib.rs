@@ -54,7 +54,6 @@
 //! # Ok::<(), orchard_pca::PcaError>(())
 //! ```
 
-#![warn(missing_docs)]
 
 pub mod encoding;
 mod error;
