@@ -37,7 +37,6 @@
 //! # let _ = report;
 //! ```
 
-
 mod bundle;
 mod classifier;
 mod error;

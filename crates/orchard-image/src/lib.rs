@@ -28,7 +28,6 @@
 //! }
 //! ```
 
-
 pub mod augment;
 pub mod decode;
 pub mod error;

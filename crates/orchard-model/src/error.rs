@@ -84,21 +84,23 @@ pub enum ModelError {
     OrtUnavailable(String),
 
     /// ONNX Runtime reported an error.
-    #[error("ONNX Runtime failed to {context}: {message}")]
+    #[error("ONNX Runtime failed to {context}: {}", chain(.source.as_ref()))]
     Ort {
         /// What was being done, e.g. "load model".
         context: String,
-        /// ONNX Runtime's message.
-        message: String,
+        /// ONNX Runtime's error.
+        #[source]
+        source: BoxError,
     },
 
     /// tract reported an error.
-    #[error("tract failed to {context}: {message}")]
+    #[error("tract failed to {context}: {}", chain(.source.as_ref()))]
     Tract {
         /// What was being done, e.g. "optimise model".
         context: String,
-        /// tract's message (with its cause chain).
-        message: String,
+        /// tract's error (its causes are its sources).
+        #[source]
+        source: BoxError,
     },
 
     /// `infer` was called with an input of the wrong length.
@@ -132,6 +134,25 @@ pub enum ModelError {
     },
 }
 
+/// A backend's error, kept as the source of a [`ModelError`].
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// An error and its causes on one line (`a: b: c`), so that the message
+/// says everything where only `Display` is shown (an HTTP answer, a task's
+/// failure).
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(c) = cause {
+        let next = c.to_string();
+        if !text.contains(&next) {
+            text = format!("{text}: {next}");
+        }
+        cause = c.source();
+    }
+    text
+}
+
 impl ModelError {
     /// Shorthand for [`ModelError::Io`].
     pub(crate) fn io(
@@ -147,18 +168,18 @@ impl ModelError {
     }
 
     /// Shorthand for [`ModelError::Ort`].
-    pub(crate) fn ort(context: impl Into<String>, err: impl std::fmt::Display) -> Self {
+    pub(crate) fn ort(context: impl Into<String>, err: impl Into<BoxError>) -> Self {
         ModelError::Ort {
             context: context.into(),
-            message: err.to_string(),
+            source: err.into(),
         }
     }
 
     /// Shorthand for [`ModelError::Tract`]; keeps the whole cause chain.
-    pub(crate) fn tract(context: impl Into<String>, err: impl std::fmt::Display) -> Self {
+    pub(crate) fn tract(context: impl Into<String>, err: impl Into<BoxError>) -> Self {
         ModelError::Tract {
             context: context.into(),
-            message: format!("{err:#}"),
+            source: err.into(),
         }
     }
 

@@ -21,7 +21,6 @@
 //! # Ok(()) }
 //! ```
 
-
 pub mod backend;
 pub mod cache;
 pub mod error;

@@ -279,13 +279,13 @@ impl OrtBackend {
             Session::builder(env)
                 .map_err(|e| ModelError::ort(context(), e))?
                 .with_optimization_level(GraphOptimizationLevel::All)
-                .map_err(|e| ModelError::ort(context(), e))?
+                .map_err(|e| ModelError::ort(context(), ort::Error::<()>::from(e)))?
                 .with_intra_threads(per_lane)
-                .map_err(|e| ModelError::ort(context(), e))?
+                .map_err(|e| ModelError::ort(context(), ort::Error::<()>::from(e)))?
                 .with_inter_threads(1)
-                .map_err(|e| ModelError::ort(context(), e))?
+                .map_err(|e| ModelError::ort(context(), ort::Error::<()>::from(e)))?
                 .with_disabled_optimizers(DISABLED_OPTIMIZERS)
-                .map_err(|e| ModelError::ort(context(), e))?
+                .map_err(|e| ModelError::ort(context(), ort::Error::<()>::from(e)))?
                 .commit_from_file(path)
                 .map_err(|e| ModelError::ort(context(), e))
         };

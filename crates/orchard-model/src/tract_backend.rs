@@ -124,10 +124,10 @@ impl InferenceBackend for TractBackend {
                 .into_iter()
                 .map(|h| {
                     h.join().unwrap_or_else(|_| {
-                        Err(ModelError::Tract {
-                            context: "run the model".into(),
-                            message: "a worker thread panicked".into(),
-                        })
+                        Err(ModelError::tract(
+                            "run the model",
+                            "a worker thread panicked",
+                        ))
                     })
                 })
                 .collect()

@@ -54,7 +54,6 @@
 //! # Ok::<(), orchard_pca::PcaError>(())
 //! ```
 
-
 pub mod encoding;
 mod error;
 mod fit;

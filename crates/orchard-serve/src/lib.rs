@@ -15,7 +15,6 @@
 //!   access and erasure ([`uploads`]).
 //! * `GET /openapi.json` describes every route (OpenAPI 3.1).
 
-
 mod batcher;
 mod metrics;
 mod reply;
