@@ -102,13 +102,32 @@ fn plan_runner(args: &ExtractArgs) -> Box<dyn PlanRunner> {
     }
 }
 
+/// The engine's error, with what to type next where the command line has
+/// the answer (the library names no flags).
+fn with_hint(e: orchard_engine::EngineError) -> anyhow::Error {
+    use orchard_engine::EngineError;
+    let hint = match &e {
+        EngineError::OutputNotEmpty { .. } => {
+            "choose another output, pass --overwrite, or --resume to finish an interrupted run"
+        }
+        EngineError::RefitWithoutFeatures { .. } => {
+            "--refit needs an output written with --keep-features; run without --refit, \
+             or rebuild the output with --keep-features --overwrite"
+        }
+        _ => return anyhow::Error::new(e),
+    };
+    anyhow::anyhow!("{e}; {hint}")
+}
+
 /// `orchard extract`.
 pub async fn run_extract(args: ExtractArgs, quiet: bool) -> Result<()> {
     let options = extract_options(&args)?;
     let runner = plan_runner(&args);
     let context = || format!("extract {} → {}", args.input, args.output);
     if args.progress == ProgressFormat::Json {
-        let result = extract(&options, runner.as_ref(), &JsonEvents).await;
+        let result = extract(&options, runner.as_ref(), &JsonEvents)
+            .await
+            .map_err(with_hint);
         let event = match &result {
             Ok(report) => serde_json::json!({"event": "finished", "report": report}),
             Err(e) => serde_json::json!({"event": "failed", "error": e.to_string()}),
@@ -120,6 +139,7 @@ pub async fn run_extract(args: ExtractArgs, quiet: bool) -> Result<()> {
     let progress = Progress::new(quiet);
     let report = extract(&options, runner.as_ref(), &progress)
         .await
+        .map_err(with_hint)
         .with_context(context)?;
     drop(progress);
     if !quiet {

@@ -49,6 +49,26 @@ pub enum EngineError {
     /// The job cannot run as asked; the message says what to change.
     #[error("{0}")]
     Usage(String),
+    /// A new run's output already holds objects (the CLI adds its choices:
+    /// another output, `--overwrite`, `--resume`).
+    #[error("output {url} is not empty ({objects} objects, e.g. {example})")]
+    OutputNotEmpty {
+        /// The output.
+        url: String,
+        /// How many objects are there.
+        objects: usize,
+        /// One of them.
+        example: String,
+    },
+    /// A refit needs the features of the earlier rows, and the output was
+    /// written without them.
+    #[error(
+        "refitting the PCA needs the features of earlier rows, but {url} was written without them"
+    )]
+    RefitWithoutFeatures {
+        /// The output.
+        url: String,
+    },
     /// Where plans run (e.g. a cluster) failed.
     #[error("{runner}: {source}")]
     Runner {
@@ -98,7 +118,10 @@ impl EngineError {
     pub fn is_user_error(&self) -> bool {
         use orchard_source::SourceError;
         match self {
-            EngineError::Usage(_) | EngineError::ErrorRate { .. } => true,
+            EngineError::Usage(_)
+            | EngineError::OutputNotEmpty { .. }
+            | EngineError::RefitWithoutFeatures { .. }
+            | EngineError::ErrorRate { .. } => true,
             EngineError::Source(e) => !matches!(e, SourceError::Store { .. }),
             EngineError::Model(_) | EngineError::Pca(_) => true,
             _ => false,

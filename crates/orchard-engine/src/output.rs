@@ -42,12 +42,11 @@ pub async fn prepare_output(out: &Location, overwrite: bool) -> Result<()> {
         return Ok(());
     }
     if !overwrite {
-        return Err(EngineError::Usage(format!(
-            "output {} is not empty ({} objects, e.g. {}); choose another output, pass --overwrite, or --resume to finish an interrupted run",
-            out.url(),
-            existing.len(),
-            out.display(&existing[0])
-        )));
+        return Err(EngineError::OutputNotEmpty {
+            url: out.url().to_string(),
+            objects: existing.len(),
+            example: out.display(&existing[0]).to_string(),
+        });
     }
     tracing::info!(objects = existing.len(), output = %out.url(), "overwriting output");
     delete_all(store, existing).await

@@ -388,7 +388,10 @@ fn a_refit_needs_the_features_of_earlier_rows() {
     let err = run(&refit).unwrap_err();
     assert!(err.is_user_error(), "{err}");
     assert!(
-        err.to_string().contains("--refit needs the features"),
+        matches!(err, EngineError::RefitWithoutFeatures { .. })
+            && err
+                .to_string()
+                .contains("needs the features of earlier rows"),
         "{err}"
     );
 }

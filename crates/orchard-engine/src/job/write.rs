@@ -54,10 +54,9 @@ pub(crate) async fn earlier_rows(
         has
     };
     if refit && !has_features {
-        return Err(EngineError::usage(format!(
-            "--refit needs the features of earlier rows, but {} was written without --keep-features",
-            out.url()
-        )));
+        return Err(EngineError::RefitWithoutFeatures {
+            url: out.url().to_string(),
+        });
     }
     if !parts.is_empty() && has_features != options.keep_features {
         tracing::warn!(
