@@ -30,6 +30,7 @@ mod install;
 pub mod loader;
 pub mod onnx;
 pub mod ort_backend;
+mod ort_library;
 pub mod preset;
 pub mod quantization;
 pub mod quantize;
@@ -49,7 +50,8 @@ pub use home::{
 pub use loader::load;
 pub use onnx::{inspect_onnx, OnnxInfo};
 pub use orchard_image::{Layout, Normalization, PreprocessSpec};
-pub use ort_backend::{find_onnxruntime, loaded_onnxruntime, OrtBackend};
+pub use ort_backend::OrtBackend;
+pub use ort_library::{find_onnxruntime, loaded_onnxruntime};
 pub use preset::{preset, EFFICIENTNET_LITE2, MOBILENET_V2, PRESETS};
 pub use quantize::{
     quantize_model, Activations, Calibration, CalibrationSet, QuantizationInfo, QuantizeOptions,
