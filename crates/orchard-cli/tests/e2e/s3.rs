@@ -111,7 +111,7 @@ fn s3_run_equals_the_local_run() {
         serde_json::from_slice(&std::fs::read(downloaded.join("_run.json")).unwrap()).unwrap();
     assert_eq!(run["counts"]["listed"], 10);
     assert_eq!(run["input"], "s3a://fruits-eu/Test/");
-    for entry in walk(&downloaded) {
+    for entry in files_under(&downloaded) {
         let bytes = std::fs::read(&entry).unwrap();
         assert!(
             !contains(&bytes, TEST_SECRET.as_bytes()),
@@ -173,7 +173,7 @@ fn wrong_credentials_fail_clearly_and_the_secret_is_never_shown() {
     assert!(err.contains("s3:ListBucket"), "names the permission: {err}");
     assert!(!contains(&result.stdout, secret.as_bytes()));
     assert!(!contains(&result.stderr, secret.as_bytes()));
-    for entry in walk(tmp.path()) {
+    for entry in files_under(tmp.path()) {
         assert!(!contains(
             &std::fs::read(&entry).unwrap(),
             secret.as_bytes()
@@ -307,27 +307,6 @@ fn a_server_restart_mid_run_completes_or_fails_without_success_marker() {
             "the error names the store: {err}"
         );
     }
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
-}
-
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut files = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap() {
-            let path = entry.unwrap().path();
-            let meta = std::fs::symlink_metadata(&path).unwrap();
-            if meta.is_dir() {
-                stack.push(path);
-            } else if meta.is_file() {
-                files.push(path);
-            }
-        }
-    }
-    files
 }
 
 #[test]

@@ -72,31 +72,6 @@ fn exif_of(file: &Path) -> serde_json::Value {
     serde_json::from_str(out.trim()).unwrap()
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
-}
-
-/// Every file under `dir`.
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for entry in entries {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                files.push(path);
-            }
-        }
-    }
-    files.sort();
-    files
-}
-
 /// Whether `bytes` hold a JPEG or PNG signature anywhere.
 fn holds_image_bytes(bytes: &[u8]) -> bool {
     contains(bytes, &[0xFF, 0xD8, 0xFF]) || contains(bytes, b"\x89PNG")

@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{assert_ok, orchard, repo_root, rows_by_path, run_python_script, Row};
+use crate::common::{
+    assert_ok, files_under, orchard, repo_root, rows_by_path, run_python_script, Row,
+};
 
 // ------------------------------------------------ comparing and searching runs
 
@@ -77,7 +79,7 @@ pub fn assert_secret_hidden(out: &Output, dirs: &[&Path], secret: &str) {
     assert!(!contains(&out.stdout, secret.as_bytes()), "stdout shows it");
     assert!(!contains(&out.stderr, secret.as_bytes()), "stderr shows it");
     for dir in dirs {
-        for file in walk(dir) {
+        for file in files_under(dir) {
             assert!(
                 !contains(&std::fs::read(&file).unwrap(), secret.as_bytes()),
                 "{} holds the secret",
@@ -85,26 +87,6 @@ pub fn assert_secret_hidden(out: &Output, dirs: &[&Path], secret: &str) {
             );
         }
     }
-}
-
-pub fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for entry in entries {
-            let path = entry.unwrap().path();
-            let meta = std::fs::symlink_metadata(&path).unwrap();
-            if meta.is_dir() {
-                stack.push(path);
-            } else if meta.is_file() {
-                files.push(path);
-            }
-        }
-    }
-    files
 }
 
 pub fn run_json(dir: &Path) -> serde_json::Value {
