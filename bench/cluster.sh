@@ -10,13 +10,7 @@ cd "$(dirname "$0")/.."
 sample=${1:-../shared/data/fruits360-sample}
 min_photos=${2:-20000}
 executors=${3:-1 2 3}
-bin=${CARGO_TARGET_DIR:-target}/release/orchard
-work=$(mktemp -d)
-pids=()
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-port() { .venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 300); do (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
+. bench/cluster_lib.sh
 field() { .venv/bin/python - "$1" <<'PY'
 import json, sys
 run = json.load(open(sys.argv[1] + "/_run.json"))
