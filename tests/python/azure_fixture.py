@@ -12,9 +12,10 @@ from Azurite's port and the account they started it with).
 """
 import os
 import sys
-from concurrent.futures import ThreadPoolExecutor
 
 from azure.storage.blob import BlobServiceClient
+
+from fixture_upload import fill, upload_tree
 
 
 def service():
@@ -31,26 +32,11 @@ def main():
     elif cmd == "upload":
         container, prefix, root = args
         client = service().get_container_client(container)
-        files = []
-        for dirpath, _, names in os.walk(root, followlinks=True):
-            for name in names:
-                path = os.path.join(dirpath, name)
-                rel = os.path.relpath(path, root).replace(os.sep, "/")
-                files.append((path, f"{prefix.strip('/')}/{rel}".lstrip("/")))
-
-        def upload(item):
-            with open(item[0], "rb") as f:
-                client.upload_blob(item[1], f.read(), overwrite=True)
-
-        with ThreadPoolExecutor(16) as pool:
-            list(pool.map(upload, files))
-        print(len(files))
+        print(upload_tree(root, prefix, lambda key, body: client.upload_blob(key, body, overwrite=True)))
     elif cmd == "fill":
         container, prefix, n = args
         client = service().get_container_client(container)
-        names = [f"{prefix.strip('/')}/{i:06d}.txt" for i in range(int(n))]
-        with ThreadPoolExecutor(16) as pool:
-            list(pool.map(lambda b: client.upload_blob(b, b"x", overwrite=True), names))
+        fill(prefix, n, lambda key, body: client.upload_blob(key, body, overwrite=True))
     elif cmd == "list":
         container, prefix = args
         for blob in service().get_container_client(container).list_blobs(

@@ -11,11 +11,11 @@ Speaks the JSON API (the one fake-gcs-server implements for writes) with the
 standard library only; fake-gcs-server asks for no credentials.
 """
 import json
-import os
 import sys
 import urllib.parse
 import urllib.request
-from concurrent.futures import ThreadPoolExecutor
+
+from fixture_upload import fill, upload_tree
 
 
 def request(method, url, body=None, content_type="application/octet-stream"):
@@ -55,25 +55,10 @@ def main():
         request("POST", f"{endpoint}/storage/v1/b", body, "application/json")
     elif cmd == "upload":
         bucket, prefix, root = args
-        files = []
-        for dirpath, _, names in os.walk(root, followlinks=True):
-            for name in names:
-                path = os.path.join(dirpath, name)
-                rel = os.path.relpath(path, root).replace(os.sep, "/")
-                files.append((path, f"{prefix.strip('/')}/{rel}".lstrip("/")))
-
-        def upload(item):
-            with open(item[0], "rb") as f:
-                put(endpoint, bucket, item[1], f.read())
-
-        with ThreadPoolExecutor(16) as pool:
-            list(pool.map(upload, files))
-        print(len(files))
+        print(upload_tree(root, prefix, lambda key, body: put(endpoint, bucket, key, body)))
     elif cmd == "fill":
         bucket, prefix, n = args
-        keys = [f"{prefix.strip('/')}/{i:06d}.txt" for i in range(int(n))]
-        with ThreadPoolExecutor(16) as pool:
-            list(pool.map(lambda k: put(endpoint, bucket, k, b"x"), keys))
+        fill(prefix, n, lambda key, body: put(endpoint, bucket, key, body))
     elif cmd == "list":
         bucket, prefix = args
         token = None

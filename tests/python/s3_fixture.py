@@ -12,10 +12,11 @@ moto accepts any unless started with INITIAL_NO_AUTH_ACTION_COUNT).
 """
 import os
 import sys
-from concurrent.futures import ThreadPoolExecutor
 
 import boto3
 from botocore.config import Config
+
+from fixture_upload import fill, upload_tree
 
 
 def client(endpoint, region="us-east-1"):
@@ -41,21 +42,11 @@ def main():
     elif cmd == "upload":
         bucket, prefix, root = args
         s3 = client(endpoint)
-        files = []
-        for dirpath, _, names in os.walk(root, followlinks=True):
-            for name in names:
-                path = os.path.join(dirpath, name)
-                rel = os.path.relpath(path, root).replace(os.sep, "/")
-                files.append((path, f"{prefix.strip('/')}/{rel}".lstrip("/")))
-        with ThreadPoolExecutor(16) as pool:
-            list(pool.map(lambda f: s3.upload_file(f[0], bucket, f[1]), files))
-        print(len(files))
+        print(upload_tree(root, prefix, lambda key, body: s3.put_object(Bucket=bucket, Key=key, Body=body)))
     elif cmd == "fill":
         bucket, prefix, n = args
         s3 = client(endpoint)
-        keys = [f"{prefix.strip('/')}/{i:06d}.txt" for i in range(int(n))]
-        with ThreadPoolExecutor(16) as pool:
-            list(pool.map(lambda k: s3.put_object(Bucket=bucket, Key=k, Body=b"x"), keys))
+        fill(prefix, n, lambda key, body: s3.put_object(Bucket=bucket, Key=key, Body=body))
     elif cmd == "list":
         bucket, prefix = args
         s3 = client(endpoint)
