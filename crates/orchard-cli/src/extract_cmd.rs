@@ -114,6 +114,10 @@ fn with_hint(e: orchard_engine::EngineError) -> anyhow::Error {
             "--refit needs an output written with --keep-features; run without --refit, \
              or rebuild the output with --keep-features --overwrite"
         }
+        EngineError::IncrementalNeedsParquet => "--incremental needs --format parquet",
+        EngineError::ResumeOtherJob { .. } => {
+            "resume it with the same arguments, or start again with --overwrite"
+        }
         _ => return anyhow::Error::new(e),
     };
     anyhow::anyhow!("{e}; {hint}")

@@ -60,6 +60,23 @@ pub enum EngineError {
         /// One of them.
         example: String,
     },
+    /// Incremental runs keep what later runs need in Parquet; CSV cannot.
+    #[error("incremental runs need Parquet output (CSV cannot hold what later runs need)")]
+    IncrementalNeedsParquet,
+    /// `Resume` found an interrupted job of other inputs, model or glob.
+    #[error(
+        "the interrupted job in {url} featurized other inputs ({input} with model {model}, glob {glob})"
+    )]
+    ResumeOtherJob {
+        /// The output.
+        url: String,
+        /// The interrupted job's input.
+        input: String,
+        /// The start of its model's sha256.
+        model: String,
+        /// Its glob.
+        glob: String,
+    },
     /// A refit needs the features of the earlier rows, and the output was
     /// written without them.
     #[error(
@@ -121,6 +138,8 @@ impl EngineError {
             EngineError::Usage(_)
             | EngineError::OutputNotEmpty { .. }
             | EngineError::RefitWithoutFeatures { .. }
+            | EngineError::IncrementalNeedsParquet
+            | EngineError::ResumeOtherJob { .. }
             | EngineError::ErrorRate { .. } => true,
             EngineError::Source(e) => !matches!(e, SourceError::Store { .. }),
             EngineError::Model(_) | EngineError::Pca(_) => true,

@@ -56,9 +56,7 @@ pub(crate) async fn start(options: &ExtractOptions, runner: &dyn PlanRunner) -> 
     };
     let prior = if options.mode.is_incremental() {
         if options.write.format != OutputFormat::Parquet {
-            return Err(EngineError::usage(
-                "--incremental needs Parquet output (CSV cannot hold what later runs need)",
-            ));
+            return Err(EngineError::IncrementalNeedsParquet);
         }
         incremental::load_prior(&out).await?
     } else {
@@ -106,14 +104,12 @@ async fn start_job(
             }
             if let Some(job) = state.jobs.first() {
                 let sha = &job.fingerprint.model_sha256;
-                return Err(EngineError::usage(format!(
-                    "the interrupted job in {} featurized other inputs ({} with model {}, glob {}); \
-                     resume it with the same arguments, or start again with --overwrite",
-                    out.url(),
-                    job.fingerprint.input,
-                    &sha[..sha.len().min(12)],
-                    job.fingerprint.glob
-                )));
+                return Err(EngineError::ResumeOtherJob {
+                    url: out.url().to_string(),
+                    input: job.fingerprint.input.clone(),
+                    model: sha[..sha.len().min(12)].to_string(),
+                    glob: job.fingerprint.glob.clone(),
+                });
             }
             // Killed before its first checkpoint: start again in the leftovers' place.
             tracing::info!("no checkpoint to resume from; starting the job again");
