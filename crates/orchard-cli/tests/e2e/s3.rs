@@ -2,24 +2,7 @@
 //! loopback: the same job as on local disk, pagination, credentials, data
 //! residency and a server restart mid-run.
 
-use std::collections::HashMap;
-use std::path::Path;
-
 use crate::common::*;
-
-/// Rows keyed by the photo's path relative to the listed root (`apple/x.jpg`),
-/// whatever store the run read from.
-fn rows_by_relative(dir: &Path, root_marker: &str) -> HashMap<String, Row> {
-    rows_by_path(dir)
-        .into_iter()
-        .map(|(path, row)| {
-            let at = path
-                .find(root_marker)
-                .unwrap_or_else(|| panic!("{path} has no {root_marker}"));
-            (path[at + root_marker.len()..].to_string(), row)
-        })
-        .collect()
-}
 
 fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()

@@ -17,15 +17,6 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// `n` distinct free loopback ports: all bound at once, then released, so
-/// that none is handed out twice.
-pub fn free_ports<const N: usize>() -> [u16; N] {
-    let listeners: Vec<std::net::TcpListener> = (0..N)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
-    std::array::from_fn(|i| listeners[i].local_addr().unwrap().port())
-}
-
 /// Whether something listens on `port` within 30 s.
 fn listens_within(port: u16) -> bool {
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -10,24 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{
-    assert_ok, files_under, orchard, repo_root, rows_by_path, run_python_script, Row,
-};
+use crate::common::{assert_ok, files_under, orchard, repo_root, run_python_script, Row};
 
 // ------------------------------------------------ comparing and searching runs
-
-/// Rows keyed by the photo's path relative to the listed root (`apple/x.jpg`).
-pub fn rows_by_relative(dir: &Path, root_marker: &str) -> HashMap<String, Row> {
-    rows_by_path(dir)
-        .into_iter()
-        .map(|(path, row)| {
-            let at = path
-                .find(root_marker)
-                .unwrap_or_else(|| panic!("{path} has no {root_marker}"));
-            (path[at + root_marker.len()..].to_string(), row)
-        })
-        .collect()
-}
 
 /// Asserts a remote run's rows equal the local run's: same photos, labels and
 /// label indices, features bit for bit, PCA within float noise.

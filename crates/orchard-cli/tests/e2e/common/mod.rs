@@ -425,3 +425,17 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
 pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
+
+/// Rows keyed by the photo's path relative to the listed root (`apple/x.jpg`),
+/// whatever store the run read from.
+pub fn rows_by_relative(dir: &Path, root_marker: &str) -> std::collections::HashMap<String, Row> {
+    rows_by_path(dir)
+        .into_iter()
+        .map(|(path, row)| {
+            let at = path
+                .find(root_marker)
+                .unwrap_or_else(|| panic!("{path} has no {root_marker}"));
+            (path[at + root_marker.len()..].to_string(), row)
+        })
+        .collect()
+}
