@@ -5,7 +5,8 @@
 # trained on), on held-out groups of the training photos, and on things that
 # are not fruit (scikit-image's and scikit-learn's sample photos).
 #   bench/finetune_quality.sh [OUT_DIR] [config...]
-# configs: frozen, finetune, finetune2 (two blocks), effnet (efficientnet_lite2 frozen)
+# configs: frozen, finetune, finetune2 (two blocks), effnet (efficientnet_lite2 frozen),
+#          effnet-ft (efficientnet_lite2 fine-tuned: 2 blocks, 4 epochs, 2 variants)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-/tmp/orchard-quality}
@@ -22,6 +23,7 @@ for config in $configs; do
     finetune) flags=(--fine-tune --tuned-model fruit-ft-bench) ;;
     finetune2) flags=(--fine-tune --tune-blocks 2 --tuned-model fruit-ft2-bench) ;;
     effnet) flags=(--model efficientnet_lite2) ;;
+    effnet-ft) flags=(--model efficientnet_lite2 --fine-tune --tune-epochs 4 --tune-variants 2 --tuned-model fruit-effnet-ft-bench) ;;
     *) echo "unknown config $config" >&2; exit 2 ;;
   esac
   echo "== $config: orchard train $data/fruits360-species $data/grocery-store-train --validate $data/grocery-store-val ${flags[*]}"

@@ -10,7 +10,7 @@ use orchard_image::{
     decode_rgb8_for, is_studio_shot, preprocess_into, Augmenter, DecodeOptions, ImageError,
     PreprocessSpec, Resizer, RgbImage,
 };
-use orchard_model::{InferenceBackend, ModelError};
+use orchard_model::{infer_batch, BatchFeatures, InferenceBackend, ModelError, RowError};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use rayon::prelude::*;
@@ -47,6 +47,9 @@ pub enum FeaturizeError {
     /// The model failed.
     #[error("{0}")]
     Model(#[from] ModelError),
+    /// The model ran but returned NaN or infinity for this photo.
+    #[error("{0}")]
+    Features(#[from] RowError),
 }
 
 /// Turns photos into features with one loaded model.
@@ -145,14 +148,26 @@ impl Featurizer {
     }
 
     /// Features of decoded images, in one inference call; each image as it
-    /// is (no test-time views).
+    /// is (no test-time views). An image whose features are not finite
+    /// fails the call.
     pub fn embed(&self, images: &[RgbImage]) -> Result<Vec<f32>, FeaturizeError> {
         let mut input = Vec::with_capacity(images.len() * self.spec.tensor_len());
         let mut resizer = Resizer::new();
         for img in images {
             self.push_input(img, &mut resizer, &mut input)?;
         }
-        Ok(self.backend.infer(&input, images.len())?)
+        let features = self.infer(&input, images.len())?;
+        let mut out = Vec::with_capacity(images.len() * self.dim());
+        for row in features.rows() {
+            out.extend_from_slice(row?);
+        }
+        Ok(out)
+    }
+
+    /// One inference call on `images` prepared inputs ([`infer_batch`]:
+    /// per-image features, non-finite ones marked).
+    pub fn infer(&self, input: &[f32], images: usize) -> Result<BatchFeatures, ModelError> {
+        infer_batch(self.backend.as_ref(), input, images)
     }
 
     /// Appends `img`'s model input to `input`: resized to the model's size
@@ -237,25 +252,23 @@ impl Featurizer {
                     }
                     results.push(photo.map_err(FeaturizeError::from));
                 }
-                let images = input.len() / per;
-                let embedded = if images == 0 {
-                    Ok(Vec::new())
-                } else {
-                    self.backend.infer(&input, images)
-                };
+                let embedded = self.infer(&input, input.len() / per);
                 let mut out = Vec::with_capacity(results.len());
                 match embedded {
                     Ok(features) => {
                         let mut offset = 0;
                         for r in results {
-                            out.push(r.map(|(count, studio)| {
-                                let n = count * views;
-                                let f = &features[offset * dim..(offset + n) * dim];
-                                offset += n;
-                                PhotoFeatures {
-                                    features: mean_views(f, views, dim),
-                                    studio,
+                            out.push(r.and_then(|(count, studio)| {
+                                let rows = offset..offset + count * views;
+                                offset = rows.end;
+                                let mut f = Vec::with_capacity(rows.len() * dim);
+                                for i in rows {
+                                    f.extend_from_slice(features.row(i)?);
                                 }
+                                Ok(PhotoFeatures {
+                                    features: mean_views(&f, views, dim),
+                                    studio,
+                                })
                             }));
                         }
                     }

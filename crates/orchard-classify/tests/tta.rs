@@ -7,22 +7,26 @@
 use std::io::Cursor;
 use std::sync::Arc;
 
-use orchard_classify::{fnv1a, mean_views, tta_views, Augmentation, Featurizer, PhotoFeatures};
+use orchard_classify::{
+    fnv1a, mean_views, tta_views, Augmentation, FeaturizeError, Featurizer, PhotoFeatures,
+};
 use orchard_image::{
     decode_rgb8_for, preprocess_into, AugmentParts, Augmenter, DecodeOptions, Layout,
     Normalization, Resizer, RgbImage,
 };
-use orchard_model::{InferenceBackend, ModelError, ModelSpec};
+use orchard_model::{InferenceBackend, ModelError, ModelSpec, RowError};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
 const SIDE: u32 = 16;
 const DIM: usize = 5;
 
-/// Means of R, G, B; R weighted by column, G weighted by row.
+/// Means of R, G, B; R weighted by column, G weighted by row. With
+/// `nan_when_dark`, NaN features for an image whose mean red is below 1.
 #[derive(Debug)]
 struct Moments {
     spec: ModelSpec,
+    nan_when_dark: bool,
 }
 
 impl InferenceBackend for Moments {
@@ -52,13 +56,24 @@ impl InferenceBackend for Moments {
                 f[3] += px[0] * x;
                 f[4] += px[1] * y;
             }
-            out.extend(f.iter().map(|v| v / (SIDE * SIDE) as f32));
+            let dark = self.nan_when_dark && f[0] < (SIDE * SIDE) as f32;
+            out.extend(f.iter().map(|v| {
+                if dark {
+                    f32::NAN
+                } else {
+                    v / (SIDE * SIDE) as f32
+                }
+            }));
         }
         Ok(out)
     }
 }
 
 fn featurizer() -> Featurizer {
+    featurizer_with(false)
+}
+
+fn featurizer_with(nan_when_dark: bool) -> Featurizer {
     let spec = ModelSpec {
         name: "moments".into(),
         width: SIDE,
@@ -69,7 +84,13 @@ fn featurizer() -> Featurizer {
         output_name: None,
         feature_width: DIM,
     };
-    Featurizer::new(Arc::new(Moments { spec }), DecodeOptions::default())
+    Featurizer::new(
+        Arc::new(Moments {
+            spec,
+            nan_when_dark,
+        }),
+        DecodeOptions::default(),
+    )
 }
 
 fn png(w: u32, h: u32, seed: u32) -> Vec<u8> {
@@ -204,4 +225,38 @@ fn several_views_average_fixed_views_deterministically() {
     // More views than there are are clamped.
     assert_eq!(featurizer().with_tta(99).tta(), orchard_classify::MAX_TTA);
     assert_eq!(featurizer().with_tta(0).tta(), 1);
+}
+
+#[test]
+fn a_photo_with_non_finite_features_fails_alone() {
+    let solid = |v: u8| {
+        let mut bytes = Vec::new();
+        RgbImage::from_pixel(20, 20, image::Rgb([v, v, v]))
+            .write_to(&mut Cursor::new(&mut bytes), image::ImageFormat::Png)
+            .unwrap();
+        bytes
+    };
+    let photos = vec![
+        ("light.png".to_string(), solid(200)),
+        ("dark.png".to_string(), solid(0)),
+        ("also-light.png".to_string(), png(30, 30, 9)),
+    ];
+    for views in [1, 4] {
+        let f = featurizer_with(true).with_tta(views);
+        let out = f.featurize(&photos, None);
+        let clean = featurizer().with_tta(views).featurize(&photos, None);
+        assert!(
+            matches!(out[1], Err(FeaturizeError::Features(RowError::NonFinite))),
+            "{:?}",
+            out[1]
+        );
+        for i in [0, 2] {
+            let (a, b) = (out[i].as_ref().unwrap(), clean[i].as_ref().unwrap());
+            assert_eq!(bits(&a.features), bits(&b.features), "photo {i}");
+        }
+        let err = f
+            .embed(&[RgbImage::from_pixel(16, 16, image::Rgb([0, 0, 0]))])
+            .expect_err("dark image");
+        assert!(err.to_string().contains("non-finite"), "{err}");
+    }
 }

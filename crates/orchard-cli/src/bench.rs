@@ -138,7 +138,7 @@ pub fn run(args: BenchArgs, _quiet: bool) -> Result<()> {
 /// size on the first `available` prepared `tensors`.
 fn inference(
     args: &BenchArgs,
-    model: &orchard_engine::ModelRef,
+    model: &orchard_model::ModelRef,
     tensors: &[f32],
     available: usize,
 ) -> Result<()> {

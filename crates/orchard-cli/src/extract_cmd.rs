@@ -10,6 +10,7 @@ use orchard_image::DecodeOptions;
 use orchard_pca::{Components, Standardize};
 
 use crate::args::{ExtractArgs, ProgressFormat};
+use crate::hints::with_hint;
 use crate::progress::{JsonEvents, Progress};
 use crate::setup::{output_format, recorded_command_line, resolve_model, storage_options};
 
@@ -100,27 +101,6 @@ fn plan_runner(args: &ExtractArgs) -> Box<dyn PlanRunner> {
         }
         None => Box::new(Embedded),
     }
-}
-
-/// The engine's error, with what to type next where the command line has
-/// the answer (the library names no flags).
-fn with_hint(e: orchard_engine::EngineError) -> anyhow::Error {
-    use orchard_engine::EngineError;
-    let hint = match &e {
-        EngineError::OutputNotEmpty { .. } => {
-            "choose another output, pass --overwrite, or --resume to finish an interrupted run"
-        }
-        EngineError::RefitWithoutFeatures { .. } => {
-            "--refit needs an output written with --keep-features; run without --refit, \
-             or rebuild the output with --keep-features --overwrite"
-        }
-        EngineError::IncrementalNeedsParquet => "--incremental needs --format parquet",
-        EngineError::ResumeOtherJob { .. } => {
-            "resume it with the same arguments, or start again with --overwrite"
-        }
-        _ => return anyhow::Error::new(e),
-    };
-    anyhow::anyhow!("{e}; {hint}")
 }
 
 /// `orchard extract`.

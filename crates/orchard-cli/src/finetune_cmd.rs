@@ -17,8 +17,9 @@ use std::io::IsTerminal;
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use orchard_classify::{HoldOut, TrainingRow};
-use orchard_engine::ModelRef;
-use orchard_model::{install_fine_tuned, FineTuningInfo, ModelHome, ModelSpec, ResolvedModel};
+use orchard_model::{
+    install_fine_tuned, FineTuningInfo, ModelHome, ModelRef, ModelSpec, ResolvedModel,
+};
 use orchard_source::{PhotoGlob, StorageOptions};
 use orchard_tune::{
     cut_tensor, fine_tune, tail_features, DType, EpochReport, FineTuneOptions, Grid, OnnxGraph,
@@ -49,8 +50,8 @@ pub struct Tuned {
     pub export_cosine: f64,
 }
 
-/// Side of the last feature map of a MobileNetV2 input `side` pixels wide
-/// (five stride-2 layers with "same" padding).
+/// Side of the last feature map of an input `side` pixels wide (MobileNetV2
+/// and EfficientNet-Lite both have five stride-2 layers with "same" padding).
 fn last_grid_side(side: u32) -> usize {
     (0..5).fold(side as usize, |s, _| s.div_ceil(2))
 }
@@ -363,12 +364,7 @@ pub fn fine_tune_backbone(
     info.export_check_cosine = export_cosine;
     let installed =
         install_fine_tuned(&ModelHome::from_env(), &name, &tuned, parent_resolved, info)?;
-    let model = ModelRef {
-        path: installed.path.display().to_string(),
-        sha256: installed.sha256.clone(),
-        spec: installed.spec.clone(),
-        ..parent.clone()
-    };
+    let model = installed.to_ref(parent.backend, parent.threads, parent.lanes);
     println!(
         "fine-tuned model installed as `{name}` (sha256 {}); ONNX Runtime vs candle on {CHECKED_PHOTOS} photos: lowest cosine {export_cosine:.6}",
         installed.sha256

@@ -9,6 +9,7 @@ mod cost_cmd;
 mod cpu;
 mod extract_cmd;
 mod finetune_cmd;
+mod hints;
 mod model_cmd;
 mod photo_inputs;
 mod progress;

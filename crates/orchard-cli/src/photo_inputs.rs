@@ -8,10 +8,13 @@ use anyhow::{bail, Context, Result};
 use futures::StreamExt;
 use object_store::ObjectStoreExt;
 use orchard_classify::{Augmentation, Featurizer, PhotoFeatures};
-use orchard_engine::{is_output, read_features, ModelRef};
+use orchard_engine::{is_output, read_features};
 use orchard_image::DecodeOptions;
+use orchard_model::ModelRef;
 use orchard_source::{list_photos, Location, PhotoGlob, StorageOptions};
 use tokio::runtime::Runtime;
+
+use crate::hints::with_hint;
 
 /// Photos read and featurized at once (bounds memory).
 const GROUP: usize = 256;
@@ -73,7 +76,7 @@ pub fn open_input(
             }]));
         }
         if is_output(input, storage).await {
-            let table = read_features(input, storage).await?;
+            let table = read_features(input, storage).await.map_err(with_hint)?;
             return Ok(Input::Features {
                 rows: table.rows,
                 model: table.model,

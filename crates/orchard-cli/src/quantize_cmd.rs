@@ -6,8 +6,8 @@ use anyhow::{bail, Context, Result};
 use orchard_classify::fnv1a;
 use orchard_image::{DecodeOptions, Preparer};
 use orchard_model::{
-    cached, quantize_model, sha256_bytes, Activations, BackendKind, Calibration, CalibrationSet,
-    ModelHome, QuantizeOptions, ResolvedModel, MOBILENET_V2, MOBILENET_V2_FP32_NODES,
+    quantize_model, sha256_bytes, Activations, BackendKind, Calibration, CalibrationSet, ModelHome,
+    QuantizeOptions, ResolvedModel, MOBILENET_V2, MOBILENET_V2_FP32_NODES,
     MOBILENET_V2_FP32_NODES_7BIT,
 };
 use orchard_source::PhotoGlob;
@@ -167,7 +167,9 @@ fn prepared(
 /// Cosine of `b`'s features against `a`'s, per photo.
 fn cosines(a: &ResolvedModel, b: &ResolvedModel, inputs: &[f32], n: usize) -> Result<Vec<f64>> {
     let run = |m: &ResolvedModel| -> Result<Vec<f32>> {
-        let backend = cached(&m.path, &m.spec, BackendKind::Auto, 0, 0)
+        let backend = m
+            .to_ref(BackendKind::Auto, 0, 0)
+            .load()
             .with_context(|| format!("cannot load {}", m.path.display()))?;
         let len = m.spec.image_len();
         let mut out = Vec::new();

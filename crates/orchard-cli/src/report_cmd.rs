@@ -10,6 +10,7 @@ use orchard_ops::report::{render, summary_text, ReportInput, REPORT_FILE};
 use orchard_source::Location;
 
 use crate::args::ReportArgs;
+use crate::hints::with_hint;
 use crate::setup::storage_options;
 
 /// Runs `orchard report`.
@@ -33,7 +34,11 @@ pub async fn run_report(args: ReportArgs) -> Result<()> {
             max_points: args.points.max(1),
             ..Default::default()
         };
-        Some(summarize(&args.location, &storage, options).await?)
+        Some(
+            summarize(&args.location, &storage, options)
+                .await
+                .map_err(with_hint)?,
+        )
     };
     let html = render(&ReportInput {
         output: summary.as_ref(),

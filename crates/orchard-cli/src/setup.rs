@@ -5,9 +5,9 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use orchard_classify::Bundle;
-use orchard_engine::{ModelRef, OutputFormat};
+use orchard_engine::OutputFormat;
 use orchard_image::Normalization;
-use orchard_model::{BackendKind, CustomModelOptions, ModelHome};
+use orchard_model::{BackendKind, CustomModelOptions, ModelHome, ModelRef};
 use orchard_source::StorageOptions;
 
 use crate::args::{Backend, Format, ModelArgs, Preprocess, RunArgs, StorageArgs};
@@ -31,18 +31,12 @@ pub fn resolve_model(args: &ModelArgs) -> Result<ModelRef> {
         input_size: args.input_size.map(|s| (s, s)),
     };
     let resolved = ModelHome::from_env().resolve_with(&args.model, &custom)?;
-    Ok(ModelRef {
-        path: resolved.path.display().to_string(),
-        sha256: resolved.sha256,
-        spec: resolved.spec,
-        backend: match args.backend {
-            Backend::Auto => BackendKind::Auto,
-            Backend::Ort => BackendKind::Ort,
-            Backend::Tract => BackendKind::Tract,
-        },
-        threads: args.threads,
-        lanes: args.lanes,
-    })
+    let backend = match args.backend {
+        Backend::Auto => BackendKind::Auto,
+        Backend::Ort => BackendKind::Ort,
+        Backend::Tract => BackendKind::Tract,
+    };
+    Ok(resolved.to_ref(backend, args.threads, args.lanes))
 }
 
 /// Orchard's config file: the `[storage]` and `[uploads]` tables.
@@ -193,12 +187,8 @@ pub fn load_bundle(dir: &Path, run: &RunArgs) -> Result<(Bundle, ModelRef)> {
     })?;
     bundle.check_model(dir, &resolved.spec.name, &resolved.sha256)?;
     let model = ModelRef {
-        path: resolved.path.display().to_string(),
-        sha256: resolved.sha256,
         spec: bundle.feature_model.spec.clone(),
-        backend: BackendKind::Auto,
-        threads: run.threads,
-        lanes: 0,
+        ..resolved.to_ref(BackendKind::Auto, run.threads, 0)
     };
     Ok((bundle, model))
 }

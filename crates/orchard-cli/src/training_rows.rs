@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use orchard_classify::{Augmentation, Featurizer, TrainingRow};
-use orchard_engine::ModelRef;
 use orchard_image::{AugmentParts, Augmenter, DecodeOptions};
+use orchard_model::ModelRef;
 use orchard_source::{PhotoGlob, StorageOptions};
 use tokio::runtime::Runtime;
 

@@ -4,6 +4,7 @@ use anyhow::{Context, Result};
 use orchard_engine::{transform, TransformOptions};
 
 use crate::args::TransformArgs;
+use crate::hints::with_hint;
 use crate::setup::{output_format, storage_options};
 
 /// `orchard transform`.
@@ -18,6 +19,7 @@ pub async fn run_transform(args: TransformArgs, quiet: bool) -> Result<()> {
         storage: storage_options(&args.storage)?,
     })
     .await
+    .map_err(with_hint)
     .with_context(|| format!("transform {} → {}", args.features, args.output))?;
     if !quiet {
         println!("projected {rows} rows into {}", args.output);

@@ -28,8 +28,9 @@ use datafusion::logical_expr::{
 };
 use orchard_model::ModelHome;
 
-use orchard_engine::featurize::{ModelRef, FEATURIZE};
+use orchard_engine::featurize::FEATURIZE;
 use orchard_engine::schema::result_fields;
+use orchard_model::ModelRef;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct FileKey {

@@ -51,7 +51,7 @@ impl PlanRunner for BallistaRunner {
     fn check_input(&self, input: &Location) -> Result<()> {
         if input.kind() == StoreKind::Http {
             return Err(EngineError::usage(
-                "--cluster needs an input every executor can list; HTTP is not supported",
+                "a cluster run needs an input every executor can list; HTTP is not supported",
             ));
         }
         Ok(())

@@ -62,10 +62,10 @@ pub async fn erase_photos(
     out.ensure_writable()?;
     out.check_residency().await?;
     if !exists(out, SUCCESS).await? {
-        return Err(EngineError::usage(format!(
-            "{} is not a complete output (no {SUCCESS}): finish it (--resume) or rebuild it, then erase",
-            out.url()
-        )));
+        return Err(EngineError::NotAnOutput {
+            url: out.url().to_string(),
+            missing: crate::error::OutputPart::Success,
+        });
     }
     let ctx = embedded_session(0);
     ctx.register_object_store(&out.store_url(), out.store().clone());
@@ -96,11 +96,9 @@ pub async fn erase_photos(
         return Ok(Erased::default());
     }
     if all.iter().any(|p| !p.ends_with(".parquet")) {
-        return Err(EngineError::usage(format!(
-            "{} holds CSV part files, which cannot be rewritten row by row: rebuild it from its \
-             inputs (after erasing the photos there) with --overwrite",
-            out.url()
-        )));
+        return Err(EngineError::CsvNotRewritable {
+            url: out.url().to_string(),
+        });
     }
     // From here on the output is being changed: no _SUCCESS until it is done.
     let prior = incremental::load_prior(out)

@@ -49,6 +49,62 @@ pub enum EngineError {
     /// The job cannot run as asked; the message says what to change.
     #[error("{0}")]
     Usage(String),
+    /// A location read as an Orchard output is not one, or not a finished
+    /// one (the CLI says how to finish or rebuild it).
+    #[error("{url} is not a complete Orchard output: it has no {missing}")]
+    NotAnOutput {
+        /// The location.
+        url: String,
+        /// What it lacks.
+        missing: OutputPart,
+    },
+    /// Features were asked of an output written without them (the CLI
+    /// adds `--keep-features`).
+    #[error("{url} has no 'features' column")]
+    NoFeatures {
+        /// The output.
+        url: String,
+    },
+    /// A column of a table Orchard reads has the wrong type or is missing.
+    #[error("column '{column}' of {url} must be {expected}, found {found}")]
+    Column {
+        /// The table (a folder, a file).
+        url: String,
+        /// The column.
+        column: String,
+        /// What it must be.
+        expected: &'static str,
+        /// What it is (`missing` when absent).
+        found: String,
+    },
+    /// A folder holds none of the files asked for.
+    #[error("no *.{extension} files in {url}")]
+    NoFiles {
+        /// The folder.
+        url: String,
+        /// The extension looked for.
+        extension: String,
+    },
+    /// `Resume` of an output that is already complete.
+    #[error("{url} already holds a complete result (_SUCCESS); nothing to resume")]
+    AlreadyComplete {
+        /// The output.
+        url: String,
+    },
+    /// Fewer than two photos were featurized: no PCA can be fitted.
+    #[error("PCA needs at least 2 featurized photos, got {fitted} of {inputs}")]
+    TooFewPhotos {
+        /// Photos featurized.
+        fitted: u64,
+        /// The inputs, described (`N listed`, …).
+        inputs: String,
+    },
+    /// Rows cannot be erased from CSV part files (the CLI says to rebuild).
+    #[error("{url} holds CSV part files, which cannot be rewritten row by row")]
+    CsvNotRewritable {
+        /// The output.
+        url: String,
+    },
     /// A new run's output already holds objects (the CLI adds its choices:
     /// another output, `--overwrite`, `--resume`).
     #[error("output {url} is not empty ({objects} objects, e.g. {example})")]
@@ -136,6 +192,13 @@ impl EngineError {
         use orchard_source::SourceError;
         match self {
             EngineError::Usage(_)
+            | EngineError::NotAnOutput { .. }
+            | EngineError::NoFeatures { .. }
+            | EngineError::Column { .. }
+            | EngineError::NoFiles { .. }
+            | EngineError::AlreadyComplete { .. }
+            | EngineError::TooFewPhotos { .. }
+            | EngineError::CsvNotRewritable { .. }
             | EngineError::OutputNotEmpty { .. }
             | EngineError::RefitWithoutFeatures { .. }
             | EngineError::IncrementalNeedsParquet
@@ -145,6 +208,32 @@ impl EngineError {
             EngineError::Model(_) | EngineError::Pca(_) => true,
             _ => false,
         }
+    }
+}
+
+/// A part of an Orchard output that a command needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputPart {
+    /// `_SUCCESS`: the run finished.
+    Success,
+    /// `_run.json`: the run's report.
+    RunReport,
+    /// `_inputs/` records of incremental runs.
+    InputRecords,
+    /// The saved PCA model (`_pca/model.json`).
+    PcaModel,
+}
+
+impl std::fmt::Display for OutputPart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            OutputPart::Success => "_SUCCESS",
+            OutputPart::RunReport => "_run.json",
+            OutputPart::InputRecords => {
+                "_inputs/ records (or it is from a version without incremental runs)"
+            }
+            OutputPart::PcaModel => "PCA model (_pca/model.json, or model.json in the folder)",
+        })
     }
 }
 
@@ -158,6 +247,15 @@ mod tests {
     #[test]
     fn user_errors_are_told_apart_from_internal_ones() {
         assert!(EngineError::usage("--refit needs --incremental").is_user_error());
+        let not_output = EngineError::NotAnOutput {
+            url: "file:///tmp/x".into(),
+            missing: OutputPart::Success,
+        };
+        assert!(not_output.is_user_error());
+        assert_eq!(
+            not_output.to_string(),
+            "file:///tmp/x is not a complete Orchard output: it has no _SUCCESS"
+        );
         assert!(
             !EngineError::Internal("wrote 3 rows but 4 photos were featurized".into())
                 .is_user_error()

@@ -56,9 +56,9 @@ pub async fn read_features(location: &str, storage: &StorageOptions) -> Result<F
         .read_parquet(files, ParquetReadOptions::default())
         .await?;
     if df.schema().field_with_unqualified_name(FEATURES).is_err() {
-        return Err(EngineError::Usage(format!(
-            "{location} has no '{FEATURES}' column: extract it again with --keep-features to train or evaluate on it"
-        )));
+        return Err(EngineError::NoFeatures {
+            url: location.to_string(),
+        });
     }
     let batches = df
         .select(vec![col(PATH), col(LABEL), col(FEATURES)])?
@@ -77,14 +77,23 @@ pub async fn read_features(location: &str, storage: &StorageOptions) -> Result<F
                 DataType::FixedSizeList(..) => features.as_fixed_size_list().value(i),
                 DataType::List(_) => features.as_list::<i32>().value(i),
                 other => {
-                    return Err(EngineError::Usage(format!(
-                        "column '{FEATURES}' of {location} must be a list of floats, found {other}"
-                    )))
+                    return Err(EngineError::Column {
+                        url: location.to_string(),
+                        column: FEATURES.to_string(),
+                        expected: "a list of float32",
+                        found: other.to_string(),
+                    })
                 }
             };
-            let values = values.as_primitive_opt::<Float32Type>().ok_or_else(|| {
-                EngineError::Usage(format!("column '{FEATURES}' of {location} is not float32"))
-            })?;
+            let values =
+                values
+                    .as_primitive_opt::<Float32Type>()
+                    .ok_or_else(|| EngineError::Column {
+                        url: location.to_string(),
+                        column: FEATURES.to_string(),
+                        expected: "a list of float32",
+                        found: format!("a list of {}", values.data_type()),
+                    })?;
             rows.push(FeatureRow {
                 path: paths.value(i).to_string(),
                 label: labels.is_valid(i).then(|| labels.value(i).to_string()),

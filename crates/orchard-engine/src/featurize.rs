@@ -23,49 +23,14 @@ use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 use orchard_image::{DecodeOptions, Preparer};
-use orchard_model::{BackendKind, InferenceBackend, ModelSpec};
-use serde::{Deserialize, Serialize};
+pub use orchard_model::ModelRef;
+use orchard_model::{infer_batch, InferenceBackend};
 
 use crate::metrics::process_metrics;
 use crate::schema::result_fields;
 
 /// The name of the UDF in plans.
 pub const FEATURIZE: &str = "featurize";
-
-/// Which model to run and how: everything an executor needs to load it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct ModelRef {
-    /// The ONNX file.
-    pub path: String,
-    /// Its sha256 (verified when the model was resolved).
-    pub sha256: String,
-    /// What the model expects and returns.
-    pub spec: ModelSpec,
-    /// The inference backend.
-    pub backend: BackendKind,
-    /// Compute threads (0 = all cores).
-    pub threads: usize,
-    /// Batches run at once by ONNX Runtime (0 = one per thread); see
-    /// [`orchard_model::load`].
-    #[serde(default)]
-    pub lanes: usize,
-}
-
-impl ModelRef {
-    /// The process-wide instance of this model, loaded on first use (what
-    /// [`CachedModels`] loads).
-    pub fn load(
-        &self,
-    ) -> std::result::Result<Arc<dyn InferenceBackend>, orchard_model::ModelError> {
-        orchard_model::cached(
-            std::path::Path::new(&self.path),
-            &self.spec,
-            self.backend,
-            self.threads,
-            self.lanes,
-        )
-    }
-}
 
 /// Where a [`ModelRef`]'s inference backend comes from.
 pub trait ModelLoader: Send + Sync + std::fmt::Debug {
@@ -209,37 +174,26 @@ impl FeaturizeUdf {
         let mut values = vec![0f32; rows * width];
         if !slots.is_empty() {
             let start = Instant::now();
-            let result = self
-                .loader
-                .load(&self.model)
-                .and_then(|m| m.infer(&input[..slots.len() * image_len], slots.len()));
+            let result = self.loader.load(&self.model).and_then(|m| {
+                infer_batch(m.as_ref(), &input[..slots.len() * image_len], slots.len())
+            });
             FeaturizeStats::add(&self.stats.infer_nanos, start);
             let m = process_metrics();
             m.model_seconds.observe(start.elapsed().as_secs_f64());
             m.model_batch_photos.observe(slots.len() as f64);
             match result {
-                Ok(features) if features.len() == slots.len() * width => {
-                    for (slot, &row) in slots.iter().enumerate() {
-                        let vector = &features[slot * width..(slot + 1) * width];
-                        if vector.iter().all(|v| v.is_finite()) {
-                            values[row * width..(row + 1) * width].copy_from_slice(vector);
-                        } else {
-                            ok[row] = false;
-                            failures[row] = Some((
-                                "inference".to_string(),
-                                "the model returned non-finite values (NaN or infinity)"
-                                    .to_string(),
-                            ));
+                Ok(features) => {
+                    for (&row, vector) in slots.iter().zip(features.rows()) {
+                        match vector {
+                            Ok(v) => values[row * width..(row + 1) * width].copy_from_slice(v),
+                            Err(e) => {
+                                ok[row] = false;
+                                failures[row] = Some((e.stage().to_string(), e.to_string()));
+                            }
                         }
                     }
                 }
-                Ok(features) => {
-                    return exec_err!(
-                        "model returned {} values for {} images of width {width}",
-                        features.len(),
-                        slots.len()
-                    )
-                }
+                Err(e @ orchard_model::ModelError::OutputSize { .. }) => return exec_err!("{e}"),
                 Err(e) => {
                     for &row in &slots {
                         ok[row] = false;

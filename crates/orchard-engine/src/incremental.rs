@@ -187,11 +187,10 @@ pub async fn load_prior(out: &Location) -> Result<Option<Prior>> {
         }
     }
     if commits.is_empty() {
-        return Err(EngineError::Usage(format!(
-            "{} has no {INPUTS_DIR}/ records: it is not an Orchard output, or one from a version \
-             without incremental runs; run without --incremental (and --overwrite) to rebuild it",
-            out.url()
-        )));
+        return Err(EngineError::NotAnOutput {
+            url: out.url().to_string(),
+            missing: crate::error::OutputPart::InputRecords,
+        });
     }
     commits.sort_by_key(|c| c.sequence);
     let committed: HashSet<&str> = commits.iter().map(|c| c.job_id.as_str()).collect();

@@ -42,7 +42,7 @@ pub mod transform;
 pub mod write_parts;
 
 pub use erase::{erase_photos, Erased};
-pub use error::{EngineError, Result};
+pub use error::{EngineError, OutputPart, Result};
 pub use features::{is_output, read_features, FeatureRow, FeatureTable};
 pub use featurize::{CachedModels, FeaturizeStats, FeaturizeUdf, ModelLoader, ModelRef};
 pub use job::{

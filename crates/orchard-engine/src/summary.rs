@@ -97,17 +97,17 @@ pub async fn summarize(
     options: SummaryOptions,
 ) -> Result<OutputSummary> {
     let loc = Location::parse_with(location, storage)?;
-    let run_bytes = output::get_file(&loc, RUN).await.map_err(|_| {
-        EngineError::Usage(format!(
-            "{location} has no {RUN}: it is not an Orchard output, or its run has not finished (finish it with `orchard extract ... --resume`)"
-        ))
-    })?;
-    let run: RunReport = serde_json::from_slice(&run_bytes).map_err(|e| {
-        EngineError::Usage(format!(
-            "{}: not a run report: {e}",
-            loc.display_relative(RUN)
-        ))
-    })?;
+    let run_bytes = output::get_file(&loc, RUN)
+        .await
+        .map_err(|_| EngineError::NotAnOutput {
+            url: location.to_string(),
+            missing: crate::error::OutputPart::RunReport,
+        })?;
+    let run: RunReport =
+        serde_json::from_slice(&run_bytes).map_err(|source| EngineError::Json {
+            context: format!("{}: not a run report", loc.display_relative(RUN)),
+            source,
+        })?;
     let complete = output::get_file(&loc, SUCCESS).await.is_ok();
     let ctx = crate::runner::embedded_session(1);
     ctx.register_object_store(&loc.store_url(), loc.store().clone());
@@ -160,11 +160,13 @@ async fn read_errors(
             batch
                 .column_by_name(name)
                 .and_then(|c| c.as_string_opt::<i32>().cloned())
-                .ok_or_else(|| {
-                    EngineError::Usage(format!(
-                        "{} has no text column '{name}'",
-                        loc.display_relative(ERRORS)
-                    ))
+                .ok_or_else(|| EngineError::Column {
+                    url: loc.display_relative(ERRORS),
+                    column: name.to_string(),
+                    expected: "text",
+                    found: batch
+                        .column_by_name(name)
+                        .map_or("missing".into(), |c| c.data_type().to_string()),
                 })
         };
         let (paths, stages, messages) = (text(PATH)?, text(ERROR_STAGE)?, text(ERROR_MESSAGE)?);

@@ -59,9 +59,10 @@ pub async fn load_pca(
             return Ok((PcaModel::from_json(&json)?, labels));
         }
     }
-    Err(EngineError::Usage(format!(
-        "no PCA model in {location}: expected {PCA_DIR}/{PCA_MODEL} (an Orchard output) or {PCA_MODEL}"
-    )))
+    Err(EngineError::NotAnOutput {
+        url: location.to_string(),
+        missing: crate::error::OutputPart::PcaModel,
+    })
 }
 
 /// Projects the features at `options.features` with the saved model and
@@ -89,11 +90,8 @@ pub async fn transform(options: &TransformOptions) -> Result<u64> {
     let has = |c: &str| schema.field_with_unqualified_name(c).is_ok();
     let feature_type = schema
         .field_with_unqualified_name(FEATURES)
-        .map_err(|_| {
-            EngineError::Usage(format!(
-                "{} has no '{FEATURES}' column (write it with extract --keep-features)",
-                options.features
-            ))
+        .map_err(|_| EngineError::NoFeatures {
+            url: options.features.clone(),
         })?
         .data_type()
         .clone();
@@ -101,14 +99,22 @@ pub async fn transform(options: &TransformOptions) -> Result<u64> {
         feature_type,
         DataType::FixedSizeList(..) | DataType::List(_) | DataType::LargeList(_)
     ) {
-        return Err(EngineError::Usage(format!(
-            "column '{FEATURES}' must be a list of floats, found {feature_type}"
-        )));
+        return Err(EngineError::Column {
+            url: options.features.clone(),
+            column: FEATURES.to_string(),
+            expected: "a list of floats",
+            found: feature_type.to_string(),
+        });
     }
-    if options.format == OutputFormat::Csv && !(has(PATH) && has(LABEL_INDEX)) {
-        return Err(EngineError::Usage(
-            "CSV output needs 'path' and 'label_index' columns in the features".into(),
-        ));
+    if options.format == OutputFormat::Csv {
+        if let Some(column) = [PATH, LABEL_INDEX].into_iter().find(|c| !has(c)) {
+            return Err(EngineError::Column {
+                url: options.features.clone(),
+                column: column.to_string(),
+                expected: "present for CSV output",
+                found: "missing".into(),
+            });
+        }
     }
     let project = PcaProjectUdf::new(Arc::new(model.clone())).into_udf();
     let mut columns: Vec<Expr> = [PATH, LABEL, LABEL_INDEX]
@@ -177,9 +183,10 @@ pub(crate) async fn data_files(
         })
         .collect();
     if files.is_empty() {
-        return Err(EngineError::Usage(format!(
-            "no *.{extension} files in {location}"
-        )));
+        return Err(EngineError::NoFiles {
+            url: location.to_string(),
+            extension: extension.to_string(),
+        });
     }
     Ok(files)
 }

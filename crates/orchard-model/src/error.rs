@@ -120,6 +120,20 @@ pub enum ModelError {
     #[error("unexpected model output: {0}")]
     Output(String),
 
+    /// The model returned a number of values that is not one feature
+    /// vector per image: a broken backend, not a bad photo.
+    #[error("model `{model}` returned {values} values for {batch} images of width {width}")]
+    OutputSize {
+        /// The model's name.
+        model: String,
+        /// Values returned.
+        values: usize,
+        /// Images passed.
+        batch: usize,
+        /// The model's feature width.
+        width: usize,
+    },
+
     /// A `--backend` value that is not `auto`, `ort` or `tract`.
     #[error("unknown backend `{0}`: expected `auto`, `ort` or `tract`")]
     UnknownBackend(String),

@@ -28,6 +28,7 @@ pub mod fetch;
 pub mod home;
 mod install;
 pub mod loader;
+mod model_ref;
 pub mod onnx;
 pub mod ort_backend;
 mod ort_library;
@@ -48,6 +49,7 @@ pub use home::{
     ModelSource, ResolvedModel,
 };
 pub use loader::load;
+pub use model_ref::{infer_batch, BatchFeatures, ModelRef, RowError};
 pub use onnx::{inspect_onnx, OnnxInfo};
 pub use orchard_image::{Layout, Normalization, PreprocessSpec};
 pub use ort_backend::OrtBackend;

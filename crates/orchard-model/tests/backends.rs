@@ -5,9 +5,9 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{assert_close, expected, fixed_input, fixture, ort_enabled, spec, BATCH};
+use common::{assert_close, cached, expected, fixed_input, fixture, ort_enabled, spec, BATCH};
 use orchard_model::{
-    cached, inspect_onnx, load, BackendKind, InferenceBackend, Layout, ModelError, ModelSpec,
+    inspect_onnx, load, BackendKind, InferenceBackend, Layout, ModelError, ModelSpec,
     Normalization, OrtBackend, TractBackend,
 };
 

@@ -5,8 +5,8 @@
 
 mod common;
 
-use common::{assert_close, expected, fixed_input, fixture, spec, BATCH};
-use orchard_model::{cached, find_onnxruntime, load, BackendKind, ModelError};
+use common::{assert_close, cached, expected, fixed_input, fixture, spec, BATCH};
+use orchard_model::{find_onnxruntime, load, BackendKind, ModelError};
 
 #[test]
 fn auto_falls_back_to_tract_when_ort_is_missing() {

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use orchard_model::InferenceBackend;
+use orchard_model::{infer_batch, InferenceBackend};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use crate::metrics::Metrics;
@@ -87,25 +87,28 @@ impl Batcher {
                         input.extend_from_slice(&j.input);
                     }
                     let started = Instant::now();
-                    let result = backend.infer(&input, n);
+                    let result = infer_batch(backend.as_ref(), &input, n);
                     let seconds = started.elapsed().as_secs_f64();
                     m.model_call(n, seconds);
-                    let dim = backend.spec().feature_width;
                     match result {
                         Ok(features) => {
                             let mut offset = 0;
                             for j in jobs {
-                                let count = j.inputs(per);
-                                let f = features.get(offset * dim..(offset + count) * dim);
-                                offset += count;
-                                let _ = j.reply.send(match f {
-                                    Some(f) => Ok(Inferred {
-                                        features: f.to_vec(),
+                                let rows = offset..offset + j.inputs(per);
+                                offset = rows.end;
+                                let mut f = Vec::with_capacity(rows.len() * features.width());
+                                let reply = rows
+                                    .into_iter()
+                                    .try_for_each(|i| {
+                                        features.row(i).map(|r| f.extend_from_slice(r))
+                                    })
+                                    .map(|()| Inferred {
+                                        features: f,
                                         model_seconds: seconds,
                                         batch: n,
-                                    }),
-                                    None => Err("the model returned too few features".into()),
-                                });
+                                    })
+                                    .map_err(|e| e.to_string());
+                                let _ = j.reply.send(reply);
                             }
                         }
                         Err(e) => {
@@ -133,5 +136,57 @@ impl Batcher {
             }
             Err(_) => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use orchard_model::{ModelError, ModelSpec};
+
+    /// Returns each input's first value as its two features; NaN stays NaN.
+    struct Echo(ModelSpec);
+
+    impl InferenceBackend for Echo {
+        fn name(&self) -> &'static str {
+            "echo"
+        }
+        fn spec(&self) -> &ModelSpec {
+            &self.0
+        }
+        fn preferred_batch(&self) -> usize {
+            8
+        }
+        fn infer(&self, input: &[f32], batch: usize) -> Result<Vec<f32>, ModelError> {
+            let per = input.len() / batch;
+            Ok(input.chunks(per).flat_map(|c| [c[0], c[0]]).collect())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_photo_with_non_finite_features_fails_alone_in_its_batch() {
+        let spec = ModelSpec {
+            width: 1,
+            height: 1,
+            feature_width: 2,
+            ..orchard_model::preset(orchard_model::MOBILENET_V2).expect("preset")
+        };
+        let per = spec.image_len();
+        let batcher = Batcher::start(
+            Arc::new(Echo(spec)),
+            Duration::from_millis(200),
+            16,
+            16,
+            1,
+            Arc::default(),
+        );
+        let photo = |v: f32, views: usize| batcher.submit(vec![v; per * views]).expect("queued");
+        // Submitted together: one model call of 4 inputs.
+        let (a, b, c) = (photo(1.0, 1), photo(f32::NAN, 2), photo(3.0, 1));
+        let a = a.await.unwrap().expect("finite");
+        assert_eq!((a.features, a.batch), (vec![1.0, 1.0], 4));
+        let b = b.await.unwrap().expect_err("NaN");
+        assert!(b.contains("non-finite"), "{b}");
+        assert_eq!(c.await.unwrap().expect("finite").features, vec![3.0, 3.0]);
     }
 }

@@ -7,7 +7,7 @@
 use std::time::Instant;
 
 use candle_core::{DType, Device, Result, Tensor, Var};
-use orchard_tune::depthwise3x3;
+use orchard_tune::depthwise;
 
 fn shifted_slices(x: &Tensor, w: &Tensor) -> Result<Tensor> {
     let (_, h, wd, c) = x.dims4()?;
@@ -42,7 +42,7 @@ fn main() -> Result<()> {
         let t = Instant::now();
         let a = x.matmul(w1.as_tensor())?.relu()?.reshape((n, 7, 7, 960))?;
         let d = if custom {
-            depthwise3x3(&a, dw.as_tensor())?
+            depthwise(&a, dw.as_tensor())?
         } else {
             shifted_slices(&a, dw.as_tensor())?
         };

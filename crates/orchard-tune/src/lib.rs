@@ -1,4 +1,4 @@
-//! Fine-tuning Orchard's MobileNetV2 backbone on labelled photos.
+//! Fine-tuning Orchard's MobileNetV2 and EfficientNet-Lite backbones on labelled photos.
 //!
 //! The backbone is split where its trainable tail starts
 //! ([`cut_tensor`]): the frozen part runs in ONNX Runtime like any Orchard
@@ -28,10 +28,10 @@ mod tail;
 mod train;
 
 pub use candle_core::DType;
-pub use depthwise::depthwise3x3;
+pub use depthwise::depthwise;
 pub use error::TuneError;
 pub use graph::{OnnxGraph, Weight};
-pub use tail::{cut_tensor, nhwc_batch, Tail, MAX_BLOCKS};
+pub use tail::{cut_tensor, nhwc_batch, trainable_blocks, Naming, Tail};
 pub use train::{
     fine_tune, schedule, smoothed_cross_entropy, tail_features, EpochReport, FineTuneOptions, Grid,
     TuneData, TuneObserver, TunePhoto, TuneReport,

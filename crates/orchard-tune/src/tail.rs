@@ -1,25 +1,88 @@
-//! The trainable tail of MobileNetV2 in candle: the last inverted-residual
-//! blocks (1×1 expand, 3×3 depthwise, 1×1 project, residual add) and the
-//! final 1×1 conv, global-average-pooled to the features. BatchNorm is
-//! already folded into the convolutions by Orchard's converter, so it stays
-//! frozen by construction (its statistics are constants inside the
-//! weights), which is what fine-tuning with little data wants.
+//! The trainable tail of a MobileNetV2-family backbone in candle: the last
+//! inverted-residual blocks (1×1 expand, k×k depthwise, 1×1 project,
+//! residual add) and the final 1×1 conv, global-average-pooled to the
+//! features. Two backbones have this shape: Keras' MobileNetV2 (3×3
+//! depthwise) and EfficientNet-Lite (3×3 and 5×5 depthwise, no
+//! squeeze-excitation), each as its Orchard converter names its layers
+//! ([`Naming`]). BatchNorm is already folded into the convolutions by the
+//! converters, so it stays frozen by construction (its statistics are
+//! constants inside the weights), which is what fine-tuning with little data
+//! wants.
 //!
 //! Activations are NHWC (`[N, H, W, C]`): a 1×1 conv is one matmul and the
-//! depthwise conv nine shifted multiply-adds, all differentiable by candle.
+//! depthwise conv k² shifted multiply-adds, all differentiable by candle.
 
 use candle_core::{DType, Device, Tensor, Var};
 
-use crate::depthwise::depthwise3x3;
+use crate::depthwise::depthwise;
 use crate::error::TuneError;
 use crate::graph::{OnnxGraph, Weight};
 
-/// Most blocks that can be trained (the three stride-1 blocks at the last
-/// resolution: 14, 15 and 16).
-pub const MAX_BLOCKS: usize = 3;
+/// How a converter named the backbone's layers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Naming {
+    /// Keras' MobileNetV2 (`block_16_expand`, …, `Conv_1`).
+    MobileNetV2,
+    /// Orchard's EfficientNet-Lite converter (`block16_expand`, …, `head`).
+    EfficientNetLite,
+}
 
-/// Index of MobileNetV2's last inverted-residual block.
-const LAST_BLOCK: usize = 16;
+impl Naming {
+    /// The naming of `graph`'s layers, from its final 1×1 conv.
+    pub fn of(graph: &OnnxGraph) -> Result<Naming, TuneError> {
+        if graph.node("Conv_1").is_some() {
+            Ok(Naming::MobileNetV2)
+        } else if graph.node("head").is_some() {
+            Ok(Naming::EfficientNetLite)
+        } else {
+            Err(graph.unsupported(
+                "it is neither Keras' MobileNetV2 (`Conv_1`) nor Orchard's EfficientNet-Lite (`head`); only these backbones can be fine-tuned",
+            ))
+        }
+    }
+
+    /// Prefix of block `i`'s layers.
+    fn block(self, i: usize) -> String {
+        match self {
+            Naming::MobileNetV2 => format!("block_{i}_"),
+            Naming::EfficientNetLite => format!("block{i}_"),
+        }
+    }
+
+    /// The final 1×1 conv.
+    fn head(self) -> &'static str {
+        match self {
+            Naming::MobileNetV2 => "Conv_1",
+            Naming::EfficientNetLite => "head",
+        }
+    }
+
+    /// Index of the last inverted-residual block of `graph`.
+    fn last_block(self, graph: &OnnxGraph) -> Result<usize, TuneError> {
+        (0..1000)
+            .rev()
+            .find(|&i| graph.node(&format!("{}project", self.block(i))).is_some())
+            .ok_or_else(|| graph.unsupported("it has no inverted-residual blocks"))
+    }
+}
+
+/// Blocks of `graph` that can be trained: the stride-1 blocks with an
+/// expansion at the last resolution, counted from the last.
+pub fn trainable_blocks(graph: &OnnxGraph) -> Result<usize, TuneError> {
+    let naming = Naming::of(graph)?;
+    let last = naming.last_block(graph)?;
+    Ok((0..=last)
+        .rev()
+        .take_while(|&i| {
+            let p = naming.block(i);
+            graph.node(&format!("{p}expand")).is_some()
+                && graph
+                    .ints(&format!("{p}depthwise"), "strides")
+                    .iter()
+                    .all(|&s| s == 1)
+        })
+        .count())
+}
 
 /// A 1×1 convolution as a matmul: `w` is `[Cin, Cout]`.
 #[derive(Debug)]
@@ -29,7 +92,7 @@ struct Pointwise {
     b: Var,
 }
 
-/// A 3×3 stride-1 depthwise convolution, `w` `[9, C]` (tap `ky*3+kx`).
+/// A k×k stride-1 depthwise convolution, `w` `[k*k, C]` (tap `ky*k+kx`).
 #[derive(Debug)]
 struct Depthwise {
     name: String,
@@ -118,49 +181,51 @@ impl Depthwise {
     fn from_onnx(graph: &OnnxGraph, name: &str, dtype: DType) -> Result<Depthwise, TuneError> {
         let w = graph.weight(&format!("{name}.weight"))?;
         let b = graph.weight(&format!("{name}.bias"))?;
-        let [c, 1, 3, 3] = w.dims[..] else {
-            return Err(graph.unsupported(format!("`{name}` is not a 3x3 depthwise conv")));
+        let [c, 1, k, kw] = w.dims[..] else {
+            return Err(graph.unsupported(format!("`{name}` is not a depthwise conv")));
         };
         let strides = graph.ints(name, "strides");
         let pads = graph.ints(name, "pads");
-        if strides.iter().any(|&s| s != 1) || pads != [1, 1, 1, 1] {
+        let half = (k / 2) as i64;
+        if k != kw || k.is_multiple_of(2) || strides.iter().any(|&s| s != 1) || pads != [half; 4] {
             return Err(graph.unsupported(format!(
-                "`{name}` has strides {strides:?} and pads {pads:?}; only stride-1 blocks with padding 1 can be trained"
+                "`{name}` is {k}x{kw} with strides {strides:?} and pads {pads:?}; only square, odd, stride-1 kernels padded k/2 can be trained"
             )));
         }
-        // ONNX [C, 1, 3, 3] → [9, C].
-        let mut t = vec![0f32; 9 * c];
+        let taps = k * k;
+        // ONNX [C, 1, k, k] → [k*k, C].
+        let mut t = vec![0f32; taps * c];
         for ch in 0..c {
-            for tap in 0..9 {
-                t[tap * c + ch] = w.values[ch * 9 + tap];
+            for tap in 0..taps {
+                t[tap * c + ch] = w.values[ch * taps + tap];
             }
         }
         Ok(Depthwise {
             name: name.to_string(),
-            w: var(t, &[9, c], dtype)?,
+            w: var(t, &[taps, c], dtype)?,
             b: var(b.values, &[c], dtype)?,
         })
     }
 
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         let c = x.dim(3)?;
-        depthwise3x3(x, self.w.as_tensor())?
-            .broadcast_add(&self.b.as_tensor().reshape((1, 1, 1, c))?)
+        depthwise(x, self.w.as_tensor())?.broadcast_add(&self.b.as_tensor().reshape((1, 1, 1, c))?)
     }
 
     fn to_onnx(&self) -> Result<[Weight; 2], TuneError> {
-        let (_, c) = self.w.dims2()?;
+        let (taps, c) = self.w.dims2()?;
+        let k = (taps as f64).sqrt().round() as usize;
         let t = values(self.w.as_tensor())?;
-        let mut w = vec![0f32; 9 * c];
+        let mut w = vec![0f32; taps * c];
         for ch in 0..c {
-            for tap in 0..9 {
-                w[ch * 9 + tap] = t[tap * c + ch];
+            for tap in 0..taps {
+                w[ch * taps + tap] = t[tap * c + ch];
             }
         }
         Ok([
             Weight {
                 name: format!("{}.weight", self.name),
-                dims: vec![c, 1, 3, 3],
+                dims: vec![c, 1, k, k],
                 values: w,
             },
             Weight {
@@ -185,17 +250,19 @@ fn values(t: &Tensor) -> Result<Vec<f32>, TuneError> {
 /// output): the previous block's residual sum, or its projection when it
 /// has none.
 pub fn cut_tensor(graph: &OnnxGraph, blocks: usize) -> Result<String, TuneError> {
-    if blocks == 0 || blocks > MAX_BLOCKS {
+    let most = trainable_blocks(graph)?;
+    if blocks == 0 || blocks > most {
         return Err(graph.unsupported(format!(
-            "{blocks} blocks asked; 1 to {MAX_BLOCKS} can be trained"
+            "{blocks} blocks asked; 1 to {most} can be trained (the stride-1 blocks at the last resolution)"
         )));
     }
-    let before = LAST_BLOCK + 1 - blocks - 1;
-    let add = format!("block_{before}_add");
+    let naming = Naming::of(graph)?;
+    let before = naming.block(naming.last_block(graph)? - blocks);
+    let add = format!("{before}add");
     if graph.node(&add).is_some() {
         Ok(add)
     } else {
-        Ok(format!("block_{before}_project_bn"))
+        Ok(format!("{before}project_bn"))
     }
 }
 
@@ -204,9 +271,11 @@ impl Tail {
     /// (`F32` to train; `F64` for gradient checks).
     pub fn from_onnx(graph: &OnnxGraph, blocks: usize, dtype: DType) -> Result<Tail, TuneError> {
         cut_tensor(graph, blocks)?;
+        let naming = Naming::of(graph)?;
+        let last = naming.last_block(graph)?;
         let mut out = Vec::new();
-        for i in LAST_BLOCK + 1 - blocks..=LAST_BLOCK {
-            let p = format!("block_{i}_");
+        for i in last + 1 - blocks..=last {
+            let p = naming.block(i);
             out.push(Block {
                 expand: Pointwise::from_onnx(graph, &format!("{p}expand"), dtype)?,
                 depthwise: Depthwise::from_onnx(graph, &format!("{p}depthwise"), dtype)?,
@@ -214,7 +283,7 @@ impl Tail {
                 residual: graph.node(&format!("{p}add")).is_some(),
             });
         }
-        let head = Pointwise::from_onnx(graph, "Conv_1", dtype)?;
+        let head = Pointwise::from_onnx(graph, naming.head(), dtype)?;
         let in_channels = out[0].expand.w.dims()[0];
         Ok(Tail {
             blocks: out,

@@ -4,8 +4,8 @@
 //! weights written back into the graph give candle's features.
 
 use orchard_tune::{
-    fine_tune, nhwc_batch, tail_features, DType, EpochReport, FineTuneOptions, Grid, OnnxGraph,
-    Tail, TuneData, TuneObserver, TunePhoto,
+    cut_tensor, fine_tune, nhwc_batch, tail_features, trainable_blocks, DType, EpochReport,
+    FineTuneOptions, Grid, Naming, OnnxGraph, Tail, TuneData, TuneObserver, TunePhoto,
 };
 use prost::Message;
 use rand::rngs::StdRng;
@@ -100,16 +100,17 @@ fn conv(
     name: &str,
     input: &str,
     (cin, cout): (usize, usize),
-    depthwise: bool,
+    depthwise: Option<usize>,
     relu6: bool,
 ) -> String {
-    let (dims, attrs) = if depthwise {
+    let (dims, attrs) = if let Some(k) = depthwise {
+        let half = (k / 2) as i64;
         (
-            vec![cout, 1, 3, 3],
+            vec![cout, 1, k, k],
             vec![
-                ints("kernel_shape", &[3, 3]),
+                ints("kernel_shape", &[k as i64, k as i64]),
                 ints("strides", &[1, 1]),
-                ints("pads", &[1, 1, 1, 1]),
+                ints("pads", &[half; 4]),
                 int("group", cout as i64),
             ],
         )
@@ -150,9 +151,35 @@ fn conv(
     act
 }
 
-/// A tiny graph: input → Identity (`block_14_add`) → block 15 (residual) →
-/// block 16 → Conv_1 → global average pool → `features`.
+/// How the tiny graph names its layers and how wide its depthwise kernels
+/// are: Keras' MobileNetV2 (3×3) or Orchard's EfficientNet-Lite converter
+/// (5×5 here).
+#[derive(Clone, Copy)]
+struct Style {
+    block: fn(usize) -> String,
+    head: &'static str,
+    kernel: usize,
+}
+
+const MOBILENET: Style = Style {
+    block: |i| format!("block_{i}_"),
+    head: "Conv_1",
+    kernel: 3,
+};
+
+const EFFICIENTNET: Style = Style {
+    block: |i| format!("block{i}_"),
+    head: "head",
+    kernel: 5,
+};
+
 fn tiny_model(seed: u64) -> Vec<u8> {
+    tiny_model_in(seed, MOBILENET)
+}
+
+/// A tiny graph: input → Identity (block 14's add) → block 15 (residual) →
+/// block 16 → head conv → global average pool → `features`.
+fn tiny_model_in(seed: u64, style: Style) -> Vec<u8> {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut g = GraphProto {
         name: "tiny".into(),
@@ -170,75 +197,56 @@ fn tiny_model(seed: u64) -> Vec<u8> {
         float_data: vec![6.0],
         ..Default::default()
     });
-    g.node.push(node(
-        "Identity",
-        "block_14_add",
-        &["x"],
-        "block_14_add",
-        vec![],
-    ));
-    let e = conv(
+    let cut = format!("{}add", (style.block)(14));
+    g.node.push(node("Identity", &cut, &["x"], &cut, vec![]));
+    let mut x = cut;
+    for (i, out) in [(15, C), (16, OUT)] {
+        let p = (style.block)(i);
+        let e = conv(
+            &mut g,
+            &mut rng,
+            &format!("{p}expand"),
+            &x,
+            (C, EXPAND),
+            None,
+            true,
+        );
+        let d = conv(
+            &mut g,
+            &mut rng,
+            &format!("{p}depthwise"),
+            &e,
+            (EXPAND, EXPAND),
+            Some(style.kernel),
+            true,
+        );
+        let projected = conv(
+            &mut g,
+            &mut rng,
+            &format!("{p}project"),
+            &d,
+            (EXPAND, out),
+            None,
+            false,
+        );
+        x = if out == C {
+            let add = format!("{p}add");
+            g.node
+                .push(node("Add", &add, &[&x, &projected], &add, vec![]));
+            add
+        } else {
+            projected
+        };
+    }
+    let h = conv(
         &mut g,
         &mut rng,
-        "block_15_expand",
-        "block_14_add",
-        (C, EXPAND),
-        false,
+        style.head,
+        &x,
+        (OUT, FEATURES),
+        None,
         true,
     );
-    let d = conv(
-        &mut g,
-        &mut rng,
-        "block_15_depthwise",
-        &e,
-        (EXPAND, EXPAND),
-        true,
-        true,
-    );
-    let p = conv(
-        &mut g,
-        &mut rng,
-        "block_15_project",
-        &d,
-        (EXPAND, C),
-        false,
-        false,
-    );
-    g.node.push(node(
-        "Add",
-        "block_15_add",
-        &["block_14_add", &p],
-        "block_15_add",
-        vec![],
-    ));
-    let e = conv(
-        &mut g,
-        &mut rng,
-        "block_16_expand",
-        "block_15_add",
-        (C, EXPAND),
-        false,
-        true,
-    );
-    let d = conv(
-        &mut g,
-        &mut rng,
-        "block_16_depthwise",
-        &e,
-        (EXPAND, EXPAND),
-        true,
-        true,
-    );
-    let p = conv(
-        &mut g,
-        &mut rng,
-        "block_16_project",
-        &d,
-        (EXPAND, OUT),
-        false,
-        false,
-    );
-    let h = conv(&mut g, &mut rng, "Conv_1", &p, (OUT, FEATURES), false, true);
     g.node.push(node(
         "GlobalAveragePool",
         "avg_pool",
@@ -301,8 +309,15 @@ const GRID: Grid = Grid {
 
 #[test]
 fn candle_forward_equals_the_onnx_graph() {
-    let bytes = tiny_model(1);
+    forward_equals_onnx(MOBILENET, Naming::MobileNetV2);
+    forward_equals_onnx(EFFICIENTNET, Naming::EfficientNetLite);
+}
+
+fn forward_equals_onnx(style: Style, naming: Naming) {
+    let bytes = tiny_model_in(1, style);
     let graph = OnnxGraph::from_bytes(&bytes, "tiny").expect("decode");
+    assert_eq!(Naming::of(&graph).expect("naming"), naming);
+    assert_eq!(trainable_blocks(&graph).expect("blocks"), 2);
     let tail = Tail::from_onnx(&graph, 2, DType::F32).expect("tail");
     assert_eq!((tail.in_channels(), tail.feature_width()), (C, FEATURES));
     let mut rng = StdRng::seed_from_u64(2);
@@ -315,18 +330,31 @@ fn candle_forward_equals_the_onnx_graph() {
         }
     }
     // The frozen part ends where the tail starts.
-    let frozen = graph.frozen_part("block_14_add").expect("cut");
+    let cut = cut_tensor(&graph, 2).expect("cut");
+    assert_eq!(cut, format!("{}add", (style.block)(14)));
+    let frozen = graph.frozen_part(&cut).expect("cut");
     let part = OnnxGraph::from_bytes(&frozen, "frozen").expect("decode");
-    assert!(part.node("block_15_expand").is_none() && part.node("block_14_add").is_some());
+    let first_trained = format!("{}expand", (style.block)(15));
+    assert!(part.node(&first_trained).is_none() && part.node(&cut).is_some());
+    // One block: the cut is block 15's residual sum.
+    assert_eq!(
+        cut_tensor(&graph, 1).expect("cut"),
+        format!("{}add", (style.block)(15))
+    );
     assert!(matches!(
-        Tail::from_onnx(&graph, 4, DType::F32),
+        Tail::from_onnx(&graph, 3, DType::F32),
         Err(orchard_tune::TuneError::UnsupportedModel { .. })
     ));
 }
 
 #[test]
 fn gradients_match_finite_differences() {
-    let bytes = tiny_model(3);
+    gradients_match(MOBILENET);
+    gradients_match(EFFICIENTNET);
+}
+
+fn gradients_match(style: Style) {
+    let bytes = tiny_model_in(3, style);
     let graph = OnnxGraph::from_bytes(&bytes, "tiny").expect("decode");
     let tail = Tail::from_onnx(&graph, 2, DType::F64).expect("tail");
     let mut rng = StdRng::seed_from_u64(4);

@@ -11,8 +11,10 @@ pub struct FineTuneArgs {
     /// $ORCHARD_HOME, and fit the classifier on its features.
     #[arg(long)]
     pub fine_tune: bool,
-    /// Inverted-residual blocks trained, counted from the last (1 to 3).
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=3))]
+    /// Inverted-residual blocks trained, counted from the last: the
+    /// stride-1 blocks at the last resolution (MobileNetV2: 1 to 3,
+    /// EfficientNet-Lite2: 1 to 5).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=16))]
     pub tune_blocks: u32,
     /// Most epochs (early stopping usually ends sooner).
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=200))]

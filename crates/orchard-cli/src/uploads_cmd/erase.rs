@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 
 use super::export::Manifest;
 use crate::args::{ExpireArgs, ForgetArgs, ReachArgs, StorageArgs};
+use crate::hints::with_hint;
 use crate::setup::uploads_retention;
 
 /// `forget RECEIPT…`.
@@ -200,6 +201,7 @@ async fn erase_from_output(out: &Location, receipts: &BTreeSet<String>) -> Resul
     let doomed = |path: &str| Receipt::of_path(path).is_some_and(|r| receipts.contains(r.as_str()));
     let erased = orchard_engine::erase_photos(out, &doomed)
         .await
+        .map_err(with_hint)
         .with_context(|| format!("cannot erase from {}", out.url()))?;
     Ok(json!({
         "location": out.url().to_string(),

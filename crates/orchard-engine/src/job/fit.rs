@@ -41,10 +41,10 @@ pub(crate) async fn fit(
     let stats = queries::pca_stats(ctx, &queries::fit_features(with_old)).await?;
     let fitted_on = stats.count();
     if fitted_on < 2 {
-        return Err(EngineError::usage(format!(
-            "PCA needs at least 2 featurized photos, got {fitted_on} of {}",
-            describe()
-        )));
+        return Err(EngineError::TooFewPhotos {
+            fitted: fitted_on,
+            inputs: describe(),
+        });
     }
     let pca = PcaModel::fit(&stats, options.components, options.standardize)?;
     if let Components::Count(k) = options.components {

@@ -89,10 +89,9 @@ async fn start_job(
         WriteMode::Resume => {
             let state = checkpoint::inspect(out).await?;
             if state.complete {
-                return Err(EngineError::usage(format!(
-                    "{} already holds a complete result (_SUCCESS); nothing to resume",
-                    out.url()
-                )));
+                return Err(EngineError::AlreadyComplete {
+                    url: out.url().to_string(),
+                });
             }
             if let Some(job) = state.jobs.iter().find(|j| j.fingerprint == fingerprint) {
                 checkpoint::clear_except_job(out, &job.job_id).await?;

@@ -87,3 +87,23 @@ pub fn ort_enabled() -> bool {
          or set ORCHARD_SKIP_ORT=1 to skip the ONNX Runtime tests"
     );
 }
+
+/// The process cache's instance of the model at `path` (a [`ModelRef`]
+/// without a digest).
+pub fn cached(
+    path: &std::path::Path,
+    spec: &orchard_model::ModelSpec,
+    backend: orchard_model::BackendKind,
+    threads: usize,
+    lanes: usize,
+) -> Result<std::sync::Arc<dyn orchard_model::InferenceBackend>, orchard_model::ModelError> {
+    orchard_model::ModelRef {
+        path: path.display().to_string(),
+        sha256: String::new(),
+        spec: spec.clone(),
+        backend,
+        threads,
+        lanes,
+    }
+    .load()
+}
