@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Do int8 features give the same answers as fp32 (issue 14)? Extracts the
 # studio species and the real grocery photos with both models (Orchard's own
-# pipeline, --keep-features), then bench/int8_agreement.py fits the seed's
+# pipeline, --keep-features), then `bench/int8_study.py agreement` fits the seed's
 # recipe (PCA + logistic regression) and a logistic regression on the raw
 # features, on fp32 features only, and compares their top-1 answers for fp32
 # and int8 features of held-out photos.
@@ -40,4 +40,4 @@ for model in mobilenet_v2 "$INT8"; do
       --keep-features --pca-k 2
   done
 done
-.venv/bin/python bench/int8_agreement.py "$WORK" mobilenet_v2 "$INT8"
+.venv/bin/python bench/int8_study.py agreement "$WORK" mobilenet_v2 "$INT8"

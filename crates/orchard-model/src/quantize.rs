@@ -29,7 +29,7 @@ pub const QUANTIZER_NAME: &str = "quantize_int8.py";
 /// The nodes of the default model kept in fp32 by default: the first
 /// convolution and the first depthwise convolution, at 112 × 112, whose
 /// channels see inputs with large means and very different ranges (the two
-/// most sensitive nodes, `bench/int8_layers.py`). With bias correction
+/// most sensitive nodes, `bench/int8_study.py layers`). With bias correction
 /// ([`QuantizeOptions::bias_correction`]) and percentile ranges, keeping just
 /// these two in fp32 leaves the features within cosine 0.995 (mean) and 0.99
 /// (1st percentile) of the fp32 model on studio and real photos, with a
