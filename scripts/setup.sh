@@ -95,6 +95,8 @@ fi
 command -v chromium >/dev/null 2>&1 && chromium --version 2>/dev/null >&2 || true
 
 step "Release build (one profile and feature set for the binary and the tests)"
+# PyO3 configured as maturin configures it (see scripts/pyo3_env.sh).
+. scripts/pyo3_env.sh
 cargo build --release --workspace --all-targets
 
 step "Default model (orchard model fetch mobilenet_v2)"

@@ -5,7 +5,9 @@
 # package's tests (pytest, in the venv setup.sh installed it into).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+root=$(pwd)
 scripts/setup.sh
+. scripts/pyo3_env.sh  # the extension's PyO3 configuration, as setup built it
 printf '\n== module graph (no cycles; see docs/architecture.md)\n' >&2
 python3 scripts/check_module_cycles.py
 printf '\n== the Python extension alone builds with the workspace features (no second DataFusion)\n' >&2
