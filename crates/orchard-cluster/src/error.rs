@@ -56,4 +56,33 @@ pub enum ClusterError {
         /// This executor's model home.
         home: String,
     },
+    /// A scheduler address that cannot be parsed.
+    #[error("not a scheduler address: {address} (expected host:port, df://host:port or host)")]
+    SchedulerAddress {
+        /// What was given.
+        address: String,
+    },
+    /// An executor's work folder whose path is not UTF-8 (Ballista keeps it
+    /// as a string).
+    #[error("the executor's work folder {} is not UTF-8 (Ballista keeps it as text); set TMPDIR to a folder whose path is UTF-8", path.display())]
+    WorkDirNotUtf8 {
+        /// The folder.
+        path: std::path::PathBuf,
+    },
+    /// An input the executors cannot list (HTTP has no listing).
+    #[error("a cluster run needs an input every executor can list; {url} is HTTP")]
+    UnlistableInput {
+        /// The input.
+        url: String,
+    },
+}
+
+/// Errors of the cluster reach the engine's callers as the runner's.
+impl From<ClusterError> for orchard_engine::EngineError {
+    fn from(e: ClusterError) -> Self {
+        orchard_engine::EngineError::Runner {
+            runner: "cluster",
+            source: Box::new(e),
+        }
+    }
 }

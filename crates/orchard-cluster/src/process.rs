@@ -47,6 +47,7 @@ use orchard_source::StorageOptions;
 
 use crate::ballista_err;
 use crate::codec::{CodecRole, OrchardLogicalCodec, OrchardPhysicalCodec};
+use crate::error::ClusterError;
 use crate::store::OrchardObjectStoreRegistry;
 use orchard_engine::{EngineError, Result};
 
@@ -306,8 +307,10 @@ impl Default for ExecutorOptions {
 }
 
 /// `host:port`, `df://host:port` or `host` (port 50050).
-pub fn parse_scheduler(scheduler: &str) -> Result<(String, u16)> {
-    let invalid = || EngineError::usage(format!("not a scheduler address: {scheduler}"));
+pub fn parse_scheduler(scheduler: &str) -> std::result::Result<(String, u16), ClusterError> {
+    let invalid = || ClusterError::SchedulerAddress {
+        address: scheduler.to_string(),
+    };
     let rest = scheduler
         .split_once("://")
         .map_or(scheduler, |(_, rest)| rest)
@@ -385,7 +388,9 @@ pub async fn run_executor(
         .map_err(|e| EngineError::io(format!("cannot create {}", work_dir.display()), e))?;
     let work_dir_str = work_dir
         .to_str()
-        .ok_or_else(|| EngineError::usage(format!("not UTF-8: {}", work_dir.display())))?
+        .ok_or_else(|| ClusterError::WorkDirNotUtf8 {
+            path: work_dir.clone(),
+        })?
         .to_string();
 
     // One registry for the whole process: stores (and their connection pools)

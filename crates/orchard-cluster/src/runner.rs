@@ -5,10 +5,11 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::prelude::{SessionConfig, SessionContext};
-use orchard_engine::{EngineError, PlanRunner, ProgressSource, Result};
+use orchard_engine::{PlanRunner, ProgressSource, Result};
 use orchard_source::{Location, StorageOptions, StoreKind};
 
 use crate::client::remote_session;
+use crate::error::ClusterError;
 use crate::progress::SchedulerApi;
 use crate::watchdog::StallPolicy;
 
@@ -50,9 +51,10 @@ impl PlanRunner for BallistaRunner {
 
     fn check_input(&self, input: &Location) -> Result<()> {
         if input.kind() == StoreKind::Http {
-            return Err(EngineError::usage(
-                "a cluster run needs an input every executor can list; HTTP is not supported",
-            ));
+            return Err(ClusterError::UnlistableInput {
+                url: input.url().to_string(),
+            }
+            .into());
         }
         Ok(())
     }

@@ -46,9 +46,6 @@ pub enum EngineError {
         /// The parser's error.
         source: serde_json::Error,
     },
-    /// The job cannot run as asked; the message says what to change.
-    #[error("{0}")]
-    Usage(String),
     /// A location read as an Orchard output is not one, or not a finished
     /// one (the CLI says how to finish or rebuild it).
     #[error("{url} is not a complete Orchard output: it has no {missing}")]
@@ -172,11 +169,6 @@ pub enum EngineError {
 }
 
 impl EngineError {
-    /// A [`EngineError::Usage`] error.
-    pub fn usage(message: impl Into<String>) -> Self {
-        EngineError::Usage(message.into())
-    }
-
     /// An [`EngineError::Io`] error, `context` naming the file.
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         EngineError::Io {
@@ -191,8 +183,7 @@ impl EngineError {
     pub fn is_user_error(&self) -> bool {
         use orchard_source::SourceError;
         match self {
-            EngineError::Usage(_)
-            | EngineError::NotAnOutput { .. }
+            EngineError::NotAnOutput { .. }
             | EngineError::NoFeatures { .. }
             | EngineError::Column { .. }
             | EngineError::NoFiles { .. }
@@ -246,7 +237,7 @@ mod tests {
 
     #[test]
     fn user_errors_are_told_apart_from_internal_ones() {
-        assert!(EngineError::usage("--refit needs --incremental").is_user_error());
+        assert!(EngineError::IncrementalNeedsParquet.is_user_error());
         let not_output = EngineError::NotAnOutput {
             url: "file:///tmp/x".into(),
             missing: OutputPart::Success,

@@ -10,7 +10,6 @@ use std::time::SystemTime;
 use crate::backend::{effective_lanes, effective_threads, BackendKind, InferenceBackend};
 use crate::error::ModelError;
 use crate::loader::load;
-use crate::model_ref::ModelRef;
 use crate::spec::ModelSpec;
 
 /// Identifies one loaded model: the file (canonical path plus size and
@@ -36,18 +35,16 @@ static CACHE: OnceLock<Mutex<HashMap<CacheKey, Slot>>> = OnceLock::new();
 /// Like [`load`], but returns the instance already loaded by this process for
 /// the same file, spec, kind, thread count (`threads` 0 = all cores) and lanes when
 /// there is one. Concurrent first calls load the model once. Failed loads are
-/// not cached.
-pub fn cached(model: &ModelRef) -> Result<Arc<dyn InferenceBackend>, ModelError> {
-    let ModelRef {
-        spec,
-        backend: kind,
-        threads,
-        lanes,
-        ..
-    } = model;
-    let (kind, path) = (*kind, Path::new(&model.path));
-    let threads = effective_threads(*threads);
-    let lanes = effective_lanes(*lanes, threads);
+/// not cached. Called through [`crate::ModelRef::load`].
+pub(crate) fn load_cached(
+    path: &Path,
+    spec: &ModelSpec,
+    kind: BackendKind,
+    threads: usize,
+    lanes: usize,
+) -> Result<Arc<dyn InferenceBackend>, ModelError> {
+    let threads = effective_threads(threads);
+    let lanes = effective_lanes(lanes, threads);
     let canonical = path
         .canonicalize()
         .map_err(|e| ModelError::io("cannot read model file", path, e))?;

@@ -22,7 +22,7 @@
 //! ```
 
 pub mod backend;
-pub mod cache;
+mod cache;
 pub mod error;
 pub mod fetch;
 pub mod home;
@@ -41,7 +41,6 @@ pub mod tuning;
 pub mod tuning_info;
 
 pub use backend::{effective_lanes, effective_threads, BackendKind, InferenceBackend};
-pub use cache::cached;
 pub use error::ModelError;
 pub use fetch::{fetch_preset, find_python, FetchOptions};
 pub use home::{
@@ -49,7 +48,7 @@ pub use home::{
     ModelSource, ResolvedModel,
 };
 pub use loader::load;
-pub use model_ref::{infer_batch, BatchFeatures, ModelRef, RowError};
+pub use model_ref::{cached, infer_batch, BatchFeatures, ModelRef, RowError};
 pub use onnx::{inspect_onnx, OnnxInfo};
 pub use orchard_image::{Layout, Normalization, PreprocessSpec};
 pub use ort_backend::OrtBackend;

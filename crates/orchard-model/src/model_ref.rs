@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::{BackendKind, InferenceBackend};
-use crate::cache::cached;
+use crate::cache::load_cached;
 use crate::error::ModelError;
 use crate::loader::load;
 use crate::spec::ModelSpec;
@@ -35,7 +35,7 @@ pub struct ModelRef {
 
 impl ModelRef {
     /// The process-wide instance of this model, loaded on first use
-    /// ([`crate::cached`]).
+    /// ([`cached`]).
     pub fn load(&self) -> Result<Arc<dyn InferenceBackend>, ModelError> {
         cached(self)
     }
@@ -51,6 +51,20 @@ impl ModelRef {
             self.lanes,
         )
     }
+}
+
+/// The instance of `model` already loaded by this process, or a new one
+/// loaded now: one per file (canonical path, size, modification time), spec,
+/// backend, thread count (0 = all cores) and lanes. Concurrent first calls
+/// load it once; failed loads are not cached.
+pub fn cached(model: &ModelRef) -> Result<Arc<dyn InferenceBackend>, ModelError> {
+    load_cached(
+        Path::new(&model.path),
+        &model.spec,
+        model.backend,
+        model.threads,
+        model.lanes,
+    )
 }
 
 impl crate::ResolvedModel {
