@@ -8,16 +8,20 @@
 //! * [`TractBackend`]: tract, pure Rust; the fallback (single images on one
 //!   worker thread per core).
 //!
-//! Typical use, once per process per model (see [`cached`]):
+//! Typical use, once per process per model (see [`ModelRef::load`] and
+//! [`infer_batch`]):
 //!
 //! ```no_run
-//! use orchard_model::{cached, BackendKind, ModelHome};
+//! use orchard_model::{infer_batch, BackendKind, ModelHome};
 //! # fn main() -> Result<(), orchard_model::ModelError> {
 //! let model = ModelHome::from_env().resolve("mobilenet_v2")?;
-//! // All cores (0), one lane per core (0).
-//! let backend = cached(&model.path, &model.spec, BackendKind::Auto, 0, 0)?;
+//! // All cores (0), one lane per core (0); loaded once per process.
+//! let backend = model.to_ref(BackendKind::Auto, 0, 0).load()?;
 //! let images = vec![0.0f32; 2 * model.spec.image_len()]; // preprocessed with spec.preprocess()
-//! let features = backend.infer(&images, 2)?; // 2 × 1280 values
+//! let features = infer_batch(backend.as_ref(), &images, 2)?; // 2 photos × 1280 values
+//! for photo in features.rows() {
+//!     let _vector: &[f32] = photo.expect("finite features");
+//! }
 //! # Ok(()) }
 //! ```
 
