@@ -61,6 +61,21 @@ impl Answer {
     pub fn probability(&self) -> f32 {
         self.top[0].probability
     }
+
+    /// The JSON object `identify --format jsonl` prints for the photo at
+    /// `path` (and the Python package returns): label, probability, sure,
+    /// why not sure, the top labels and the label's facts.
+    pub fn to_json(&self, path: &str) -> serde_json::Value {
+        serde_json::json!({
+            "path": path,
+            "label": self.label(),
+            "probability": self.probability(),
+            "sure": self.sure,
+            "unsure_reason": self.unsure,
+            "top": self.top,
+            "facts": crate::facts::facts_for(self.label()),
+        })
+    }
 }
 
 /// L2-normalises each row of `rows` (width `dim`) in place; an all-zero row

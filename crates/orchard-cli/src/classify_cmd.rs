@@ -260,19 +260,6 @@ fn print_unknown(unknown: &UnknownSpecies) {
     );
 }
 
-/// The JSON object `identify --format jsonl` prints for an answer.
-pub fn answer_json(path: &str, answer: &Answer) -> serde_json::Value {
-    json!({
-        "path": path,
-        "label": answer.label(),
-        "probability": answer.probability(),
-        "sure": answer.sure,
-        "unsure_reason": answer.unsure,
-        "top": answer.top,
-        "facts": facts_for(answer.label()),
-    })
-}
-
 /// `orchard identify`.
 pub fn run_identify(args: IdentifyArgs) -> Result<()> {
     let (bundle, model) = load_bundle(&args.classifier, &args.run)?;
@@ -296,7 +283,7 @@ pub fn run_identify(args: IdentifyArgs) -> Result<()> {
                 Ok(features) => {
                     let answer = &bundle.classifier.answer_batch(&features.features, args.top)[0];
                     match args.format {
-                        IdentifyFormat::Jsonl => answer_json(&photo.path, answer).to_string(),
+                        IdentifyFormat::Jsonl => answer.to_json(&photo.path).to_string(),
                         IdentifyFormat::Text => answer_text(&photo.path, answer),
                     }
                 }

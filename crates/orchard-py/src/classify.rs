@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use orchard_classify::{facts_for, Bundle};
+use orchard_classify::Bundle;
 use orchard_engine::{ModelLoader, ModelRef};
 use orchard_image::DecodeOptions;
 use orchard_model::{BackendKind, ModelHome};
@@ -153,17 +153,8 @@ impl Classifier {
                     });
                     answers.push(match result {
                         Ok(features) => {
-                            let answer =
-                                &self.bundle.classifier.answer_batch(&features.features, top)[0];
-                            json!({
-                                "path": path,
-                                "label": answer.label(),
-                                "probability": answer.probability(),
-                                "sure": answer.sure,
-                                "unsure_reason": answer.unsure,
-                                "top": answer.top,
-                                "facts": facts_for(answer.label()),
-                            })
+                            self.bundle.classifier.answer_batch(&features.features, top)[0]
+                                .to_json(path)
                         }
                         Err(reason) => json!({ "path": path, "error": reason }),
                     });
