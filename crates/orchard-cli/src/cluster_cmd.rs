@@ -35,6 +35,7 @@ pub async fn run_cluster(cmd: ClusterCommand) -> Result<()> {
             grpc_port,
             metrics_port,
             no_metrics,
+            work_dir,
             storage,
         } => {
             let slots = orchard_model::effective_threads(slots);
@@ -51,6 +52,7 @@ pub async fn run_cluster(cmd: ClusterCommand) -> Result<()> {
                 external_host,
                 storage: storage_options(&storage)?,
                 metrics_addr,
+                work_dir,
                 ..Default::default()
             };
             let ports = ExecutorPorts {

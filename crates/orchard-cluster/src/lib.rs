@@ -55,6 +55,7 @@ mod runner;
 pub mod stall;
 pub mod store;
 pub mod watchdog;
+mod work_dir;
 
 pub use error::ClusterError;
 pub use runner::BallistaRunner;

@@ -49,6 +49,7 @@ use crate::ballista_err;
 use crate::codec::{CodecRole, OrchardLogicalCodec, OrchardPhysicalCodec};
 use crate::error::ClusterError;
 use crate::store::OrchardObjectStoreRegistry;
+use crate::work_dir::WorkDir;
 use orchard_engine::{EngineError, Result};
 
 /// How the scheduler runs (besides where it listens).
@@ -276,7 +277,8 @@ pub struct ExecutorOptions {
     /// Seconds between heartbeats (push-based; Ballista: 60). Keep well below
     /// the scheduler's executor timeout.
     pub heartbeat_secs: u64,
-    /// Shuffle and result files; `None`: a new folder in the temp dir.
+    /// Shuffle, spill and result files (kept when the executor stops);
+    /// `None`: a new folder in the temp dir, removed when the executor stops.
     pub work_dir: Option<PathBuf>,
     /// Keep retrying until the scheduler answers (Ballista 55.0.0 retries
     /// forever once this is non-zero; 0 fails at once).
@@ -381,23 +383,14 @@ pub async fn run_executor(
     };
     let ports = resolve_ports(bind_host, ports)?;
     listening(ExecutorAddresses { ports, metrics });
-    let work_dir = options.work_dir.clone().unwrap_or_else(|| {
-        std::env::temp_dir().join(format!("orchard-executor-{}", uuid::Uuid::new_v4()))
-    });
-    std::fs::create_dir_all(&work_dir)
-        .map_err(|e| EngineError::io(format!("cannot create {}", work_dir.display()), e))?;
-    let work_dir_str = work_dir
-        .to_str()
-        .ok_or_else(|| ClusterError::WorkDirNotUtf8 {
-            path: work_dir.clone(),
-        })?
-        .to_string();
+    // Removed when this function returns if Orchard created it.
+    let work_dir = WorkDir::create(options.work_dir.as_deref())?;
 
     // One registry for the whole process: stores (and their connection pools)
     // are built once and shared by every session's runtime.
     let registry: Arc<dyn ObjectStoreRegistry> =
         Arc::new(OrchardObjectStoreRegistry::new(options.storage.clone()));
-    let spill_dir = work_dir.clone();
+    let spill_dir = work_dir.path().to_path_buf();
     let runtime_producer: RuntimeProducer = Arc::new(move |_config: &SessionConfig| {
         RuntimeEnvBuilder::new()
             .with_object_store_registry(registry.clone())
@@ -415,7 +408,7 @@ pub async fn run_executor(
         scheduler_connect_timeout_seconds: options.scheduler_connect_retry_secs,
         vcores: slots,
         task_scheduling_policy: options.policy,
-        work_dir: Some(work_dir_str),
+        work_dir: Some(work_dir.as_str().to_string()),
         executor_heartbeat_interval_seconds: options.heartbeat_secs.max(1),
         memory_pool_size: options.memory_pool_bytes,
         override_function_registry: Some(Arc::new(function_registry())),
@@ -430,7 +423,7 @@ pub async fn run_executor(
         bind_host,
         flight_port = ports.flight,
         grpc_port = ports.grpc,
-        work_dir = %work_dir.display(),
+        work_dir = %work_dir.path().display(),
         "starting an Orchard executor"
     );
     start_executor_process(Arc::new(config))

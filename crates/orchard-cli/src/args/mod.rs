@@ -117,6 +117,11 @@ pub enum ClusterCommand {
         /// Serve no metrics endpoint.
         #[arg(long, conflicts_with = "metrics_port")]
         no_metrics: bool,
+        /// Folder for shuffle, spill and result files, kept when the executor
+        /// stops (default: a new folder in the temp dir, removed when the
+        /// executor stops; one killed with SIGKILL leaves it behind).
+        #[arg(long)]
+        work_dir: Option<std::path::PathBuf>,
         #[command(flatten)]
         storage: StorageArgs,
     },

@@ -186,3 +186,30 @@ fn the_cluster_run_equals_the_embedded_run_and_survives_a_lost_executor() {
     assert!(out.join("_SUCCESS").exists());
     assert_same_rows(&out, &embedded);
 }
+
+#[test]
+fn an_executor_stopped_with_sigterm_removes_the_work_folder_it_created() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cluster = Cluster::start(0, tmp.path());
+    // No --work-dir: the executor makes its own folder in the temp dir.
+    let mut executor = cluster.start_executor_with(&[]);
+    cluster.wait_for_executors(1);
+    let log = std::fs::read_to_string(&executor.log).unwrap();
+    let work_dir = log
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("work_dir="))
+        .unwrap_or_else(|| panic!("no work_dir in the executor's log:\n{log}"))
+        .to_string();
+    assert!(Path::new(&work_dir).is_dir(), "{work_dir}");
+    let term = Command::new("kill")
+        .args(["-TERM", &executor.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let status = executor.child.wait().unwrap();
+    assert!(
+        !Path::new(&work_dir).exists(),
+        "{work_dir} left behind (executor exit {status}):\n{}",
+        std::fs::read_to_string(&executor.log).unwrap()
+    );
+}

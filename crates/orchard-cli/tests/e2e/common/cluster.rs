@@ -48,6 +48,8 @@ fn wait_for_process_port(port: u16, log: &Path) {
 /// One executor process and its ports.
 pub struct Executor {
     pub child: Child,
+    /// Its log file.
+    pub log: PathBuf,
     pub flight_port: u16,
     pub grpc_port: u16,
     pub metrics_port: u16,
@@ -118,6 +120,14 @@ impl Cluster {
     /// --grpc-port 0 --metrics-port 0`, and reads the ports it chose from
     /// its log.
     pub fn start_executor(&mut self) -> Executor {
+        let work_dir = self.log_dir.join(format!("executor{}-work", self.started));
+        self.start_executor_with(&["--work-dir", work_dir.to_str().unwrap()])
+    }
+
+    /// Starts one more executor (not added to `executors`) as
+    /// [`Cluster::start_executor`] does, with `extra` arguments instead of
+    /// its own work folder in the log folder.
+    pub fn start_executor_with(&mut self, extra: &[&str]) -> Executor {
         let log_path = self.log_dir.join(format!("executor{}.log", self.started));
         let log = std::fs::File::create(&log_path).unwrap();
         self.started += 1;
@@ -140,6 +150,7 @@ impl Cluster {
                 "--metrics-port",
                 "0",
             ])
+            .args(extra)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(log)
@@ -148,6 +159,7 @@ impl Cluster {
         let [flight_port, grpc_port, metrics_port] = chosen_ports(&log_path);
         wait_for_process_port(flight_port, &log_path);
         Executor {
+            log: log_path,
             child,
             flight_port,
             grpc_port,
