@@ -5,13 +5,16 @@
 # trained on), on held-out groups of the training photos, and on things that
 # are not fruit (scikit-image's and scikit-learn's sample photos).
 #   bench/finetune_quality.sh [OUT_DIR] [config...]
-# configs: frozen, finetune, finetune2 (two blocks), effnet (efficientnet_lite2 frozen),
-#          effnet-ft (efficientnet_lite2 fine-tuned: 2 blocks, 4 epochs, 2 variants)
+# configs: default (the default fruit model, scripts/fruit_model.sh),
+#          frozen, finetune (MobileNetV2, the --fine-tune defaults), finetune2
+#          (two blocks), effnet (efficientnet_lite2 frozen), effnet-ft
+#          (efficientnet_lite2 fine-tuned: 2 blocks, 4 epochs, 2 variants)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-/tmp/orchard-quality}
 shift || true
-configs=${*:-frozen finetune}
+configs=${*:-frozen default}
+. scripts/fruit_model.sh
 target=${CARGO_TARGET_DIR:-$(pwd)/target}
 orchard="$target/release/orchard"
 data=../shared/data
@@ -19,6 +22,7 @@ mkdir -p "$out"
 [ -d "$out/nonfruit" ] || .venv/bin/python tests/python/nonfruit_photos.py "$out/nonfruit" >/dev/null
 for config in $configs; do
   case $config in
+    default) flags=("${FRUIT_MODEL_FLAGS[@]}" --tuned-model fruit-default-bench) ;;
     frozen) flags=() ;;
     finetune) flags=(--fine-tune --tuned-model fruit-ft-bench) ;;
     finetune2) flags=(--fine-tune --tune-blocks 2 --tuned-model fruit-ft2-bench) ;;

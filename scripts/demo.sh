@@ -14,17 +14,20 @@ printf '\n== orchard extract %s %s\n' "$input" "$output" >&2
 "$target/release/orchard" extract "$input" "$output" --overwrite "$@"
 
 # The default fruit model: studio shots of 46 species and real grocery-store
-# photos, the backbone fine-tuned on them (--fine-tune: about 15 minutes on
-# 2 cores, a log line every tenth of the steps), measured on photos of other
-# store visits (grocery-store-val, never trained on), then a try on a few
-# photos. Skipped when the shared data is not there.
+# photos, EfficientNet-Lite2 with its last two blocks fine-tuned on them
+# (--fine-tune: about 11 minutes on 2 cores, a log line every tenth of the
+# steps), measured on photos of other store visits (grocery-store-val, never
+# trained on), then a try on a few photos. Skipped when the shared data is
+# not there.
 data=$(dirname "$input")
 if [ -d "$data/fruits360-species" ] && [ -d "$data/grocery-store-train" ]; then
   validate=()
   [ -d "$data/grocery-store-val" ] && validate=(--validate "$data/grocery-store-val")
-  printf '\n== orchard train %s %s --classifier out/fruit-model --fine-tune %s (about 15 min)\n' "$data/fruits360-species" "$data/grocery-store-train" "${validate[*]}" >&2
+  . scripts/fruit_model.sh
+  fruit_model=("${FRUIT_MODEL_FLAGS[@]}" --tuned-model fruit-efficientnet_lite2)
+  printf '\n== orchard train %s %s --classifier out/fruit-model %s %s (about 11 min)\n' "$data/fruits360-species" "$data/grocery-store-train" "${fruit_model[*]}" "${validate[*]}" >&2
   "$target/release/orchard" train "$data/fruits360-species" "$data/grocery-store-train" --classifier out/fruit-model \
-    --fine-tune --tuned-model fruit-mobilenet_v2 "${validate[@]}"
+    "${fruit_model[@]}" "${validate[@]}"
   printf '\n== orchard identify out/fruit-model (one grocery photo of each of three species)\n' >&2
   "$target/release/orchard" identify out/fruit-model \
     "$(ls -d "$data/grocery-store-train/banana/"* | head -1)" \

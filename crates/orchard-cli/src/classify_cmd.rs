@@ -190,12 +190,14 @@ pub fn run_evaluate(args: EvaluateArgs) -> Result<()> {
     let all: Vec<&TrainingRow> = sets.iter().flat_map(|s| s.rows.iter()).collect();
     let mut total = evaluate_set(classifier, "total", &all);
     total.unreadable = sets.iter().map(|s| s.failed).sum();
-    let Some(known) = &total.known else {
+    // Photos of species it was never taught alone are a measurement too
+    // (how often they are answered as a sure fruit); unlabelled ones are not.
+    if total.known.is_none() && total.unknown.photos == 0 {
         bail!(
             "no photo has a label the classifier knows ({})",
             classifier.labels.join(", ")
         );
-    };
+    }
     for evaluation in &evaluations {
         println!("== {} ==", evaluation.name);
         match &evaluation.known {
@@ -207,7 +209,10 @@ pub fn run_evaluate(args: EvaluateArgs) -> Result<()> {
     }
     if evaluations.len() > 1 {
         println!("== total ({} sets) ==", evaluations.len());
-        print!("{}", known.to_table());
+        match &total.known {
+            Some(known) => print!("{}", known.to_table()),
+            None => println!("no photo of a species the classifier knows"),
+        }
         print_unknown(&total.unknown);
         println!("\naccuracy per set:");
         for evaluation in evaluations.iter().chain([&total]) {
@@ -222,7 +227,10 @@ pub fn run_evaluate(args: EvaluateArgs) -> Result<()> {
     }
     if let Some(path) = &args.json {
         // The total's metrics at the top level, as before sets; then each set.
-        let mut json = serde_json::to_value(known)?;
+        let mut json = match &total.known {
+            Some(known) => serde_json::to_value(known)?,
+            None => json!({}),
+        };
         json["unknown"] = serde_json::to_value(&total.unknown)?;
         json["unreadable"] = total.unreadable.into();
         json["sets"] = serde_json::to_value(&evaluations)?;

@@ -188,6 +188,32 @@ fn trains_on_an_extraction_output_and_identifies_photos() {
     assert!(sets[0]["known"]["accuracy"].as_f64().unwrap() > 0.98);
     assert_eq!(sets[1]["known"]["rows"], 6);
 
+    // Photos of a species it was never taught, alone: reported (how many
+    // were answered as a sure fruit), not refused.
+    let unknown_only = tmp.path().join("unknown-only");
+    std::fs::create_dir_all(&unknown_only).unwrap();
+    std::os::unix::fs::symlink(val.join("kiwi"), unknown_only.join("kiwi")).unwrap();
+    let unknown_json = tmp.path().join("eval_unknown.json");
+    let evaluated = orchard(&[
+        "evaluate",
+        model.to_str().unwrap(),
+        unknown_only.to_str().unwrap(),
+        "--json",
+        unknown_json.to_str().unwrap(),
+    ]);
+    assert_ok(&evaluated);
+    let printed = stdout(&evaluated);
+    assert!(
+        printed.contains("no photo of a species the classifier knows")
+            && printed.contains("unknown species    3 photos (kiwi 3); answered as a sure fruit"),
+        "{printed}"
+    );
+    let metrics: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&unknown_json).unwrap()).unwrap();
+    assert_eq!(metrics["unknown"]["photos"], 3, "{metrics}");
+    assert!(metrics["accuracy"].is_null(), "{metrics}");
+    assert!(metrics["sets"][0]["known"].is_null(), "{metrics}");
+
     // Test-time augmentation: the mean over 4 fixed views of each photo.
     let tta_json = tmp.path().join("eval_tta.json");
     let evaluated = orchard(&[
