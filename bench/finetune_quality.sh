@@ -5,7 +5,8 @@
 # trained on), on held-out groups of the training photos, and on things that
 # are not fruit (scikit-image's and scikit-learn's sample photos).
 #   bench/finetune_quality.sh [OUT_DIR] [config...]
-# configs: default (the default fruit model, scripts/fruit_model.sh),
+# configs: default (the default fruit model, scripts/fruit_model.sh: OUT/default,
+#          and its int8 variant's bundle, OUT/default-int8),
 #          frozen, finetune (MobileNetV2, the --fine-tune defaults), finetune2
 #          (two blocks), effnet (efficientnet_lite2 frozen), effnet-ft
 #          (efficientnet_lite2 fine-tuned: 2 blocks, 4 epochs, 2 variants)
@@ -22,7 +23,7 @@ mkdir -p "$out"
 [ -d "$out/nonfruit" ] || .venv/bin/python tests/python/nonfruit_photos.py "$out/nonfruit" >/dev/null
 for config in $configs; do
   case $config in
-    default) flags=("${FRUIT_MODEL_FLAGS[@]}" --tuned-model fruit-default-bench) ;;
+    default) flags=() ;;  # scripts/fruit_model.sh: three commands, below
     frozen) flags=() ;;
     finetune) flags=(--fine-tune --tuned-model fruit-ft-bench) ;;
     finetune2) flags=(--fine-tune --tune-blocks 2 --tuned-model fruit-ft2-bench) ;;
@@ -32,8 +33,13 @@ for config in $configs; do
   esac
   echo "== $config: orchard train $data/fruits360-species $data/grocery-store-train --validate $data/grocery-store-val ${flags[*]}"
   start=$(date +%s)
-  "$orchard" train "$data/fruits360-species" "$data/grocery-store-train" \
-    --classifier "$out/$config" --validate "$data/grocery-store-val" "${flags[@]}" | tee "$out/$config.train.txt"
+  if [ "$config" = default ]; then
+    train_fruit_model "$orchard" "$data" "$out/$config" fruit-default-bench \
+      --validate "$data/grocery-store-val" | tee "$out/$config.train.txt"
+  else
+    "$orchard" train "$data/fruits360-species" "$data/grocery-store-train" \
+      --classifier "$out/$config" --validate "$data/grocery-store-val" "${flags[@]}" | tee "$out/$config.train.txt"
+  fi
   echo "train took $(( $(date +%s) - start )) s"
   "$orchard" identify "$out/$config" "$out/nonfruit" --format jsonl > "$out/$config.nonfruit.jsonl"
   python3 -c "

@@ -6,14 +6,15 @@
 # species' photos (studio shots, shop photos of both grocery splits), which
 # it counts as "unknown species" with how many were answered as sure.
 #   bench/unknown_species.sh [OUT_DIR] [train flags...]
-# default flags: the default fruit model's (scripts/demo.sh).
+# without flags: the default fruit model (scripts/fruit_model.sh: OUT_DIR/model,
+# and its int8 variant's bundle, OUT_DIR/model-int8, evaluated with
+# `orchard evaluate OUT_DIR/model-int8 OUT_DIR/unknown/*`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-/tmp/orchard-unknown}
 shift || true
 flags=("$@")
 . scripts/fruit_model.sh
-[ ${#flags[@]} -gt 0 ] || flags=("${FRUIT_MODEL_FLAGS[@]}")
 # Two look-alikes of taught species (lime ~ lemon, mandarin ~ orange), one
 # (pear ~ apple, nectarine) and one unlike any (pineapple).
 held=("lime" "mandarin" "pear" "pineapple")
@@ -30,11 +31,15 @@ for set in fruits360-species grocery-store-train grocery-store-val; do
     ln -s "$dir" "$out/$side/$set/$name"
   done
 done
-echo "== left out: ${held[*]}; orchard train … ${flags[*]}"
+echo "== left out: ${held[*]}"
 start=$(date +%s)
-"$orchard" train "$out/known/fruits360-species" "$out/known/grocery-store-train" \
-  --validate "$out/known/grocery-store-val" --classifier "$out/model" \
-  --tuned-model unknown-species-bench "${flags[@]}" | tee "$out/train.txt"
+if [ ${#flags[@]} -eq 0 ]; then
+  train_fruit_model "$orchard" "$out/known" "$out/model" unknown-species-bench \
+    --validate "$out/known/grocery-store-val" | tee "$out/train.txt"
+else
+  "$orchard" train "$out/known/fruits360-species" "$out/known/grocery-store-train" \
+    --validate "$out/known/grocery-store-val" --classifier "$out/model" "${flags[@]}" | tee "$out/train.txt"
+fi
 echo "train took $(( $(date +%s) - start )) s"
 echo "== orchard evaluate on the left-out species"
 "$orchard" evaluate "$out/model" "$out/unknown/fruits360-species" \

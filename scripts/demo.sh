@@ -13,21 +13,19 @@ target=${CARGO_TARGET_DIR:-$root/target}
 printf '\n== orchard extract %s %s\n' "$input" "$output" >&2
 "$target/release/orchard" extract "$input" "$output" --overwrite "$@"
 
-# The default fruit model: studio shots of 46 species and real grocery-store
-# photos, EfficientNet-Lite2 with its last two blocks fine-tuned on them
-# (--fine-tune: about 11 minutes on 2 cores, a log line every tenth of the
-# steps), measured on photos of other store visits (grocery-store-val, never
-# trained on), then a try on a few photos. Skipped when the shared data is
-# not there.
+# The default fruit model (scripts/fruit_model.sh): studio shots of 46
+# species and real grocery-store photos, EfficientNet-Lite2 with its last two
+# blocks fine-tuned on them, and its classifier (out/fruit-model), then the
+# same model in int8 for cheaper serving (out/fruit-model-int8); about 14
+# minutes on 2 cores (a log line every tenth of the fine-tuning steps).
+# Measured on photos of other store visits (grocery-store-val, never trained
+# on), then a try on a few photos. Skipped when the shared data is not there.
 data=$(dirname "$input")
 if [ -d "$data/fruits360-species" ] && [ -d "$data/grocery-store-train" ]; then
   validate=()
   [ -d "$data/grocery-store-val" ] && validate=(--validate "$data/grocery-store-val")
   . scripts/fruit_model.sh
-  fruit_model=("${FRUIT_MODEL_FLAGS[@]}" --tuned-model fruit-efficientnet_lite2)
-  printf '\n== orchard train %s %s --classifier out/fruit-model %s %s (about 11 min)\n' "$data/fruits360-species" "$data/grocery-store-train" "${fruit_model[*]}" "${validate[*]}" >&2
-  "$target/release/orchard" train "$data/fruits360-species" "$data/grocery-store-train" --classifier out/fruit-model \
-    "${fruit_model[@]}" "${validate[@]}"
+  train_fruit_model "$target/release/orchard" "$data" out/fruit-model fruit-efficientnet_lite2 "${validate[@]}"
   printf '\n== orchard identify out/fruit-model (one grocery photo of each of three species)\n' >&2
   "$target/release/orchard" identify out/fruit-model \
     "$(ls -d "$data/grocery-store-train/banana/"* | head -1)" \
