@@ -16,6 +16,7 @@ mod cluster_chaos;
 mod cost;
 mod deploy;
 mod extract;
+mod fine_tune;
 mod gcs_azure;
 mod incremental;
 mod quantize;

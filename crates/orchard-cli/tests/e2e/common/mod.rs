@@ -439,3 +439,21 @@ pub fn rows_by_relative(dir: &Path, root_marker: &str) -> std::collections::Hash
         })
         .collect()
 }
+
+/// A folder of the shared data (a sibling of the sample).
+pub fn data_dir(name: &str) -> PathBuf {
+    sample_dir().parent().unwrap().join(name)
+}
+
+/// A finished command's stdout.
+pub fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A finished command's stdout, one JSON object per line.
+pub fn jsonl(out: &std::process::Output) -> Vec<serde_json::Value> {
+    stdout(out)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect()
+}
