@@ -23,7 +23,7 @@ mkdir -p "$out"
 [ -d "$out/nonfruit" ] || .venv/bin/python tests/python/nonfruit_photos.py "$out/nonfruit" >/dev/null
 for config in $configs; do
   case $config in
-    default) flags=() ;;  # scripts/fruit_model.sh: three commands, below
+    default) flags=(default) ;;  # scripts/fruit_model.sh: three commands
     frozen) flags=() ;;
     finetune) flags=(--fine-tune --tuned-model fruit-ft-bench) ;;
     finetune2) flags=(--fine-tune --tune-blocks 2 --tuned-model fruit-ft2-bench) ;;
@@ -32,15 +32,8 @@ for config in $configs; do
     *) echo "unknown config $config" >&2; exit 2 ;;
   esac
   echo "== $config: orchard train $data/fruits360-species $data/grocery-store-train --validate $data/grocery-store-val ${flags[*]}"
-  start=$(date +%s)
-  if [ "$config" = default ]; then
-    train_fruit_model "$orchard" "$data" "$out/$config" fruit-default-bench \
-      --validate "$data/grocery-store-val" | tee "$out/$config.train.txt"
-  else
-    "$orchard" train "$data/fruits360-species" "$data/grocery-store-train" \
-      --classifier "$out/$config" --validate "$data/grocery-store-val" "${flags[@]}" | tee "$out/$config.train.txt"
-  fi
-  echo "train took $(( $(date +%s) - start )) s"
+  train_bench "$orchard" "$data" "$out/$config" "fruit-$config-bench" \
+    "$data/grocery-store-val" "${flags[@]}" | tee "$out/$config.train.txt"
   "$orchard" identify "$out/$config" "$out/nonfruit" --format jsonl > "$out/$config.nonfruit.jsonl"
   python3 -c "
 import json,sys

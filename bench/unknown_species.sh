@@ -32,15 +32,9 @@ for set in fruits360-species grocery-store-train grocery-store-val; do
   done
 done
 echo "== left out: ${held[*]}"
-start=$(date +%s)
-if [ ${#flags[@]} -eq 0 ]; then
-  train_fruit_model "$orchard" "$out/known" "$out/model" unknown-species-bench \
-    --validate "$out/known/grocery-store-val" | tee "$out/train.txt"
-else
-  "$orchard" train "$out/known/fruits360-species" "$out/known/grocery-store-train" \
-    --validate "$out/known/grocery-store-val" --classifier "$out/model" "${flags[@]}" | tee "$out/train.txt"
-fi
-echo "train took $(( $(date +%s) - start )) s"
+[ ${#flags[@]} -gt 0 ] || flags=(default)
+train_bench "$orchard" "$out/known" "$out/model" unknown-species-bench \
+  "$out/known/grocery-store-val" "${flags[@]}" | tee "$out/train.txt"
 echo "== orchard evaluate on the left-out species"
 "$orchard" evaluate "$out/model" "$out/unknown/fruits360-species" \
   "$out/unknown/grocery-store-train" "$out/unknown/grocery-store-val" \

@@ -30,3 +30,20 @@ train_fruit_model() {
     "${inputs[*]}" "$bundle" "$name" "$*" >&2
   "$orchard" train "${inputs[@]}" --classifier "$bundle-int8" --model "$name-int8" --augment 2 "$@"
 }
+
+# train_bench ORCHARD DATA BUNDLE TUNED_NAME VALIDATE_DIR [FLAG...]
+# for the quality benchmarks: FLAG `default` trains the default fruit model
+# (train_fruit_model); other flags (or none) go to one `orchard train` of
+# DATA's two training folders. Prints the seconds it took.
+train_bench() {
+  local orchard=$1 data=$2 bundle=$3 name=$4 validate=$5 start
+  shift 5
+  start=$(date +%s)
+  if [ "${1:-}" = default ]; then
+    train_fruit_model "$orchard" "$data" "$bundle" "$name" --validate "$validate"
+  else
+    "$orchard" train "$data/fruits360-species" "$data/grocery-store-train" \
+      --classifier "$bundle" --validate "$validate" "$@"
+  fi
+  echo "train took $(( $(date +%s) - start )) s"
+}
