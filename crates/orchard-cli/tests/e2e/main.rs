@@ -26,3 +26,5 @@ mod s3;
 mod seed_parity;
 mod serve;
 mod uploads;
+mod uploads_clients;
+mod uploads_forget;

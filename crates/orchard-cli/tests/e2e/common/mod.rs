@@ -5,6 +5,7 @@
 pub mod cluster;
 pub mod emulators;
 pub mod serve;
+pub mod uploads;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -1,0 +1,125 @@
+//! Kept uploads as their clients meet them: the phone page's consent and
+//! feedback in headless Chromium, and Schemathesis against `/openapi.json`.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::common::uploads::*;
+use crate::common::*;
+
+/// The phone page in headless Chromium: the consent box is shown unticked
+/// with its sentence; ticked, the photo is kept, and "No, it is …" records
+/// the correction on the server.
+#[test]
+fn the_phone_page_asks_consent_and_takes_feedback_in_headless_chromium() {
+    let tmp = tempfile::tempdir().unwrap();
+    let kept = tmp.path().join("kept");
+    let server = serve_uploads(&["--keep-uploads", kept.to_str().unwrap()], &[]);
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("serve");
+    std::fs::create_dir_all(&shots).unwrap();
+    let screenshot = shots.join("phone-page-feedback.png");
+    let url = format!("http://{}/", server.addr);
+    let photo = sample_dir().join("lemon/0_100.jpg");
+    let out = run_python_script(
+        "browser_feedback.py",
+        &[
+            url.as_str(),
+            photo.to_str().unwrap(),
+            "mango",
+            screenshot.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let page: serde_json::Value = serde_json::from_str(out.trim()).expect(&out);
+    assert_eq!(page["initially_ticked"], false, "{page}");
+    assert!(
+        page["consent_sentence"]
+            .as_str()
+            .unwrap()
+            .contains("receipt"),
+        "{page}"
+    );
+    assert!(
+        page["answer"].as_str().unwrap().starts_with("lemon"),
+        "{page}"
+    );
+    assert!(page["asked"].as_str().unwrap().contains("Right?"), "{page}");
+    assert!(page["thanks"].as_str().unwrap().contains("mango"), "{page}");
+    let receipt = page["receipt"].as_str().unwrap();
+    let record = server
+        .request("GET", &format!("/v1/uploads/{receipt}"), &[], b"")
+        .json();
+    assert_eq!(record["feedback"]["label"], "mango", "{record}");
+    assert_eq!(record["feedback"]["confirmed"], false, "{record}");
+    assert!(std::fs::read(&screenshot).unwrap().starts_with(b"\x89PNG"));
+}
+
+/// Schemathesis (from PyPI, in the project's .venv) against `/openapi.json`
+/// of a real server that keeps uploads: no 5xx, no response outside the
+/// description (status, content type, headers, schema).
+#[test]
+fn schemathesis_finds_no_server_error_or_schema_violation() {
+    let tmp = tempfile::tempdir().unwrap();
+    let kept = tmp.path().join("kept");
+    let server = serve_uploads(&["--keep-uploads", kept.to_str().unwrap()], &[]);
+    let schemathesis = python().parent().unwrap().join("schemathesis");
+    assert!(
+        schemathesis.exists(),
+        "{} is missing: run scripts/setup.sh",
+        schemathesis.display()
+    );
+    let report = tmp.path().join("report.xml");
+    let out = Command::new(&schemathesis)
+        .args([
+            "run",
+            &format!("http://{}/openapi.json", server.addr),
+            "--checks",
+            "not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance",
+            "--phases",
+            "examples,fuzzing",
+            "--max-examples",
+            "25",
+            "--seed",
+            "24",
+            "--workers",
+            "2",
+            "--report",
+            "junit",
+            "--report-junit-path",
+            report.to_str().unwrap(),
+        ])
+        .env("SCHEMATHESIS_HOOKS", "")
+        // Its cache and reports stay out of the repository.
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "schemathesis failed:\n{text}");
+    // Every operation was exercised (Schemathesis leaves out the
+    // description's own route, /openapi.json).
+    let junit = std::fs::read_to_string(&report).unwrap();
+    for op in [
+        "POST /v1/identify",
+        "GET /v1/model",
+        "POST /v1/feedback",
+        "GET /v1/uploads/{receipt}",
+        "GET /v1/uploads/{receipt}/photo",
+        "DELETE /v1/uploads/{receipt}",
+        "GET /",
+        "GET /healthz",
+        "GET /readyz",
+        "GET /metrics",
+    ] {
+        assert!(
+            junit.contains(&format!("testcase name=\"{op}\"")),
+            "{op} not tested:\n{text}"
+        );
+    }
+    // And the description itself is served.
+    let doc = server.request("GET", "/openapi.json", &[], b"").json();
+    assert_eq!(doc["openapi"], "3.1.0");
+}
