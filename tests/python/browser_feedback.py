@@ -7,31 +7,22 @@ ticks it, puts PHOTO into the file input, waits for the answer and the
 "Right? / No, it is …" card, picks CORRECTION in "No, it is …" and sends it,
 waits for the thanks, saves a screenshot and prints one JSON object (the
 consent box's state and sentence, the receipt shown, the answer, the thanks)
-for the Rust test to check against the server. Uses Debian's chromium and
-chromedriver, as browser_identify.py does.
+for the Rust test to check against the server. The browser: phone_browser.py.
 """
 
 import json
 import os
 import sys
 
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
+from phone_browser import phone_chromium
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 
 def main() -> None:
     url, photo, correction, screenshot = sys.argv[1:5]
-    options = webdriver.ChromeOptions()
-    options.binary_location = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu",
-                 "--disable-dev-shm-usage", "--window-size=412,915"):
-        options.add_argument(flag)
-    service = Service(os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver"))
-    driver = webdriver.Chrome(service=service, options=options)
+    driver = phone_chromium()
     try:
-        driver.set_page_load_timeout(30)
         driver.get(url)
         box = driver.find_element(By.ID, "consent-box")
         WebDriverWait(driver, 30).until(lambda d: box.is_displayed())

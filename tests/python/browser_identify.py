@@ -15,28 +15,15 @@ import json
 import os
 import sys
 
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
+from phone_browser import phone_chromium
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 
 def main() -> None:
     url, photo, screenshot = sys.argv[1:4]
-    options = webdriver.ChromeOptions()
-    options.binary_location = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--window-size=412,915",  # a phone's viewport
-    ):
-        options.add_argument(flag)
-    service = Service(os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver"))
-    driver = webdriver.Chrome(service=service, options=options)
+    driver = phone_chromium()
     try:
-        driver.set_page_load_timeout(30)
         driver.get(url)
         file_input = driver.find_element(By.CSS_SELECTOR, "input[type=file]")
         capture = file_input.get_attribute("capture")
