@@ -24,7 +24,9 @@ pub struct Augmentation {
     pub augmenter: Augmenter,
     /// Variants per photo, besides the photo itself.
     pub variants: u32,
-    /// Seed; each photo's variants are seeded by this and the photo's path.
+    /// Seed; each photo's variants are seeded by this and the photo's label
+    /// folder and file name (not the whole path), so they are the same
+    /// wherever the photos lie.
     pub seed: u64,
 }
 
@@ -237,8 +239,10 @@ impl Featurizer {
                         self.push_views(&img, &mut resizer, &mut input)?;
                         let mut count = 1;
                         if let Some(aug) = augmentation {
-                            let mut rng =
-                                StdRng::seed_from_u64(crate::split::fnv1a(aug.seed, path));
+                            let mut rng = StdRng::seed_from_u64(crate::split::fnv1a(
+                                aug.seed,
+                                crate::split::file_key(path),
+                            ));
                             for _ in 0..aug.variants {
                                 let variant = aug.augmenter.variant(&img, &mut rng);
                                 self.push_views(&variant, &mut resizer, &mut input)?;

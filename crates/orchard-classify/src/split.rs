@@ -187,7 +187,7 @@ pub fn series(stem: &str) -> (&str, Option<u128>) {
 }
 
 /// The last two segments of `path`: `label/name.jpg`.
-fn file_key(path: &str) -> &str {
+pub(crate) fn file_key(path: &str) -> &str {
     let trimmed = path.trim_end_matches('/');
     match trimmed.rmatch_indices('/').nth(1) {
         Some((at, _)) => &trimmed[at + 1..],

@@ -260,3 +260,24 @@ fn a_photo_with_non_finite_features_fails_alone() {
         assert!(err.to_string().contains("non-finite"), "{err}");
     }
 }
+
+#[test]
+fn variants_depend_on_label_and_name_not_on_where_the_photos_lie() {
+    let f = featurizer();
+    let aug = Augmentation {
+        augmenter: Augmenter::new(AugmentParts::parse("all").unwrap(), Vec::new()),
+        variants: 2,
+        seed: 7,
+    };
+    let (_, bytes) = &photos()[0];
+    let at = |path: &str| {
+        f.featurize(&[(path.to_string(), bytes.clone())], Some(&aug))
+            .remove(0)
+            .expect("a readable photo")
+            .features
+    };
+    let here = at("/data/fruits/apple/p0.png");
+    assert_eq!(bits(&here), bits(&at("s3://bucket/copy/apple/p0.png")));
+    assert_ne!(bits(&here), bits(&at("/data/fruits/pear/p0.png")));
+    assert_ne!(bits(&here), bits(&at("/data/fruits/apple/p1.png")));
+}
