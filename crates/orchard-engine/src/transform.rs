@@ -173,15 +173,7 @@ pub(crate) async fn data_files(
     }
     let loc = Location::parse_with(location, storage)?;
     let listing = list_photos(&loc, &PhotoGlob::new(&format!("*.{extension}"))?).await?;
-    let files: Vec<String> = listing
-        .photos
-        .iter()
-        .map(|p| {
-            let mut url = loc.store_url();
-            url.set_path(p.key.as_ref());
-            url.to_string()
-        })
-        .collect();
+    let files: Vec<String> = listing.photos.iter().map(|p| loc.key_url(&p.key)).collect();
     if files.is_empty() {
         return Err(EngineError::NoFiles {
             url: location.to_string(),

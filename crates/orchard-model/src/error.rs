@@ -84,7 +84,7 @@ pub enum ModelError {
     OrtUnavailable(String),
 
     /// ONNX Runtime reported an error.
-    #[error("ONNX Runtime failed to {context}: {}", chain(.source.as_ref()))]
+    #[error("ONNX Runtime failed to {context}: {}", error_chain(.source.as_ref()))]
     Ort {
         /// What was being done, e.g. "load model".
         context: String,
@@ -94,7 +94,7 @@ pub enum ModelError {
     },
 
     /// tract reported an error.
-    #[error("tract failed to {context}: {}", chain(.source.as_ref()))]
+    #[error("tract failed to {context}: {}", error_chain(.source.as_ref()))]
     Tract {
         /// What was being done, e.g. "optimise model".
         context: String,
@@ -151,10 +151,12 @@ pub enum ModelError {
 /// A backend's error, kept as the source of a [`ModelError`].
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
-/// An error and its causes on one line (`a: b: c`), so that the message
-/// says everything where only `Display` is shown (an HTTP answer, a task's
-/// failure).
-fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+/// An error and its causes on one line (`a: b: c`), leaving out a cause
+/// whose text the message already contains (errors that print their source
+/// inline), so that the message says everything where only `Display` is
+/// shown (the CLI's last line, an HTTP answer, a task's failure, a Python
+/// exception).
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
     let mut cause = error.source();
     while let Some(c) = cause {
@@ -211,5 +213,31 @@ impl ModelError {
             path: path.into(),
             reason: reason.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_chain;
+
+    #[derive(Debug, thiserror::Error)]
+    enum Outer {
+        #[error("PCA: {0}")]
+        Inline(#[from] Inner),
+        #[error("could not write")]
+        Wrapped(#[source] Inner),
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("zero variance")]
+    struct Inner;
+
+    #[test]
+    fn causes_appear_once() {
+        assert_eq!(error_chain(&Outer::Inline(Inner)), "PCA: zero variance");
+        assert_eq!(
+            error_chain(&Outer::Wrapped(Inner)),
+            "could not write: zero variance"
+        );
     }
 }

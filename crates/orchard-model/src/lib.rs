@@ -45,7 +45,7 @@ pub mod tuning;
 pub mod tuning_info;
 
 pub use backend::{effective_lanes, effective_threads, BackendKind, InferenceBackend};
-pub use error::ModelError;
+pub use error::{error_chain, ModelError};
 pub use fetch::{fetch_preset, find_python, FetchOptions};
 pub use home::{
     sha256_bytes, sha256_file, ConverterInfo, CustomModelOptions, ModelHome, ModelManifest,

@@ -42,18 +42,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
 }
 
 /// `e` and its sources, each once.
-pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut message = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        let text = c.to_string();
-        if !message.contains(&text) {
-            message = format!("{message}: {text}");
-        }
-        cause = c.source();
-    }
-    message
-}
+pub use orchard_model::error_chain as chain;
 
 /// The engine's error as a Python exception, with what to pass instead
 /// where the Python API has the answer (the engine names no arguments).

@@ -30,15 +30,7 @@ pub async fn read(location: &str, storage: &StorageOptions) -> PyResult<OutputTa
     let parts = list_photos(&loc, &PhotoGlob::new("*.parquet").map_err(errors::source)?)
         .await
         .map_err(errors::source)?;
-    let files: Vec<String> = parts
-        .photos
-        .iter()
-        .map(|p| {
-            let mut url = loc.store_url();
-            url.set_path(p.key.as_ref());
-            url.to_string()
-        })
-        .collect();
+    let files: Vec<String> = parts.photos.iter().map(|p| loc.key_url(&p.key)).collect();
     let failed = |what: &str, e: &dyn std::fmt::Display| {
         OrchardError::new_err(format!("cannot read {what} of the output {location}: {e}"))
     };

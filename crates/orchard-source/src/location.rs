@@ -329,6 +329,12 @@ impl Location {
                 return p.display().to_string();
             }
         }
+        self.key_url(key)
+    }
+
+    /// The URL of `key` in this location's store (`file:///…/a.parquet`,
+    /// `s3://bucket/key`), as DataFusion reads files.
+    pub fn key_url(&self, key: &Path) -> String {
         let mut url = self.store_url();
         url.set_path(key.as_ref());
         url.to_string()
@@ -370,6 +376,10 @@ mod tests {
         assert_eq!(loc.relative(&key).as_deref(), Some("apple/x y#1%20.jpg"));
         let shown = loc.display(&key);
         assert!(shown.ends_with("apple/x y#1%20.jpg"), "{shown}");
+        // As a URL for DataFusion: under file:///, spaces and `#` encoded.
+        let url = loc.key_url(&loc.child("apple/x y#1.jpg"));
+        assert!(url.starts_with("file:///"), "{url}");
+        assert!(url.ends_with("/apple/x%20y%231.jpg"), "{url}");
         assert!(loc
             .child_url("_tmp/features")
             .as_str()
@@ -401,6 +411,7 @@ mod tests {
             loc.display(&key),
             "s3a://fruits-eu/Test%20set/Banana/r_1.jpg"
         );
+        assert_eq!(loc.key_url(&key), loc.display(&key));
         assert_eq!(loc.relative(&key).as_deref(), Some("r_1.jpg"));
         let root = Location::parse_with("s3://b", &o).unwrap();
         assert_eq!(root.prefix().as_ref(), "");

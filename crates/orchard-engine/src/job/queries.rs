@@ -134,11 +134,7 @@ pub(crate) async fn part_files(
 ) -> Result<DataFrame> {
     let urls: Vec<String> = relative
         .iter()
-        .map(|rel| {
-            let mut url = out.store_url();
-            url.set_path(out.child(rel).as_ref());
-            url.to_string()
-        })
+        .map(|rel| out.key_url(&out.child(rel)))
         .collect();
     Ok(ctx
         .read_parquet(urls, ParquetReadOptions::default())
