@@ -9,7 +9,10 @@
 #          and its int8 variant's bundle, OUT/default-int8),
 #          frozen, finetune (MobileNetV2, the --fine-tune defaults), finetune2
 #          (two blocks), effnet (efficientnet_lite2 frozen), effnet-ft
-#          (efficientnet_lite2 fine-tuned: 2 blocks, 4 epochs, 2 variants)
+#          (efficientnet_lite2 fine-tuned: 2 blocks, 4 epochs, 2 variants),
+#          effnet-ft3 (the default fruit model's fine-tuning with 3 blocks)
+# EXTRA_FLAGS (e.g. "--seed 7") go to every `orchard train`; the bundles are
+# then named CONFIG-SUFFIX when SUFFIX is set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-/tmp/orchard-quality}
@@ -22,21 +25,25 @@ data=../shared/data
 mkdir -p "$out"
 [ -d "$out/nonfruit" ] || .venv/bin/python tests/python/nonfruit_photos.py "$out/nonfruit" >/dev/null
 for config in $configs; do
+  name=$config${SUFFIX:+-$SUFFIX}
   case $config in
     default) flags=(default) ;;  # scripts/fruit_model.sh: three commands
     frozen) flags=() ;;
-    finetune) flags=(--fine-tune --tuned-model fruit-ft-bench) ;;
-    finetune2) flags=(--fine-tune --tune-blocks 2 --tuned-model fruit-ft2-bench) ;;
+    finetune) flags=(--fine-tune --tuned-model "fruit-$name-bench") ;;
+    finetune2) flags=(--fine-tune --tune-blocks 2 --tuned-model "fruit-$name-bench") ;;
     effnet) flags=(--model efficientnet_lite2) ;;
-    effnet-ft) flags=(--model efficientnet_lite2 --fine-tune --tune-epochs 4 --tune-variants 2 --tuned-model fruit-effnet-ft-bench) ;;
+    effnet-ft) flags=(--model efficientnet_lite2 --fine-tune --tune-epochs 4 --tune-variants 2 --tuned-model "fruit-$name-bench") ;;
+    effnet-ft3) flags=("${FRUIT_MODEL_FLAGS[@]}" --tune-blocks 3 --tuned-model "fruit-$name-bench") ;;
     *) echo "unknown config $config" >&2; exit 2 ;;
   esac
-  echo "== $config: orchard train $data/fruits360-species $data/grocery-store-train --validate $data/grocery-store-val ${flags[*]}"
-  train_bench "$orchard" "$data" "$out/$config" "fruit-$config-bench" \
-    "$data/grocery-store-val" "${flags[@]}" | tee "$out/$config.train.txt"
-  "$orchard" identify "$out/$config" "$out/nonfruit" --format jsonl > "$out/$config.nonfruit.jsonl"
+  # shellcheck disable=SC2206
+  flags+=(${EXTRA_FLAGS:-})
+  echo "== $name: orchard train $data/fruits360-species $data/grocery-store-train --validate $data/grocery-store-val ${flags[*]}"
+  train_bench "$orchard" "$data" "$out/$name" "fruit-$name-bench" \
+    "$data/grocery-store-val" "${flags[@]}" | tee "$out/$name.train.txt"
+  "$orchard" identify "$out/$name" "$out/nonfruit" --format jsonl > "$out/$name.nonfruit.jsonl"
   python3 -c "
 import json,sys
-rows=[json.loads(l) for l in open('$out/$config.nonfruit.jsonl')]
+rows=[json.loads(l) for l in open('$out/$name.nonfruit.jsonl')]
 print(f'non-fruit answered as a sure fruit: {sum(r[\"sure\"] for r in rows)} of {len(rows)}')"
 done

@@ -33,14 +33,15 @@ train_fruit_model() {
 
 # train_bench ORCHARD DATA BUNDLE TUNED_NAME VALIDATE_DIR [FLAG...]
 # for the quality benchmarks: FLAG `default` trains the default fruit model
-# (train_fruit_model); other flags (or none) go to one `orchard train` of
-# DATA's two training folders. Prints the seconds it took.
+# (train_fruit_model, with the flags after it); other flags (or none) go to
+# one `orchard train` of DATA's two training folders. Prints the seconds it
+# took.
 train_bench() {
   local orchard=$1 data=$2 bundle=$3 name=$4 validate=$5 start
   shift 5
   start=$(date +%s)
   if [ "${1:-}" = default ]; then
-    train_fruit_model "$orchard" "$data" "$bundle" "$name" --validate "$validate"
+    train_fruit_model "$orchard" "$data" "$bundle" "$name" --validate "$validate" "${@:2}"
   else
     "$orchard" train "$data/fruits360-species" "$data/grocery-store-train" \
       --classifier "$bundle" --validate "$validate" "$@"

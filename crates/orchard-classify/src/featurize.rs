@@ -213,6 +213,43 @@ impl Featurizer {
         Ok(())
     }
 
+    /// Like [`featurize`](Self::featurize) for photos whose reads may have
+    /// failed (`(path, bytes or why not)`): one result per photo, in order;
+    /// an unread photo keeps its reason, the others are featurized together.
+    pub fn featurize_read(
+        &self,
+        photos: Vec<(String, Result<Vec<u8>, String>)>,
+        augmentation: Option<&Augmentation>,
+    ) -> Vec<Result<PhotoFeatures, String>> {
+        let mut readable = Vec::new();
+        let mut slots = Vec::with_capacity(photos.len());
+        for (path, bytes) in photos {
+            match bytes {
+                Ok(b) => {
+                    slots.push(Ok(readable.len()));
+                    readable.push((path, b));
+                }
+                Err(e) => slots.push(Err(e)),
+            }
+        }
+        let mut results: Vec<Option<_>> = self
+            .featurize(&readable, augmentation)
+            .into_iter()
+            .map(Some)
+            .collect();
+        slots
+            .into_iter()
+            .map(|slot| {
+                slot.and_then(|i| {
+                    results[i]
+                        .take()
+                        .expect("each result is taken once")
+                        .map_err(|e| e.to_string())
+                })
+            })
+            .collect()
+    }
+
     /// Features of many photos (`(path, bytes)`), with augmented variants
     /// when asked, in parallel; one result per photo, in order. A photo that
     /// cannot be read fails alone.

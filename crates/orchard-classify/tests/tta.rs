@@ -281,3 +281,31 @@ fn variants_depend_on_label_and_name_not_on_where_the_photos_lie() {
     assert_ne!(bits(&here), bits(&at("/data/fruits/pear/p0.png")));
     assert_ne!(bits(&here), bits(&at("/data/fruits/apple/p1.png")));
 }
+
+#[test]
+fn unread_photos_keep_their_reason_and_the_others_their_order() {
+    let f = featurizer().with_tta(2);
+    let good = photos();
+    let read = vec![
+        (
+            "gone.png".to_string(),
+            Err("cannot read: not found".to_string()),
+        ),
+        (good[0].0.clone(), Ok(good[0].1.clone())),
+        ("broken.png".to_string(), Ok(b"not an image".to_vec())),
+        (good[1].0.clone(), Ok(good[1].1.clone())),
+    ];
+    let out = f.featurize_read(read, None);
+    assert_eq!(out.len(), 4);
+    assert_eq!(out[0].as_ref().unwrap_err(), "cannot read: not found");
+    assert!(out[2].is_err(), "{:?}", out[2]);
+    let direct = features(f.featurize(&good[..2], None));
+    for (i, want) in [(1, &direct[0]), (3, &direct[1])] {
+        let want = want.as_ref().expect("a readable photo");
+        assert_eq!(
+            bits(&out[i].as_ref().unwrap().features),
+            bits(want),
+            "photo {i}"
+        );
+    }
+}

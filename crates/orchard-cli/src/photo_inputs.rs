@@ -147,34 +147,13 @@ pub fn featurize_photos(
     let started = std::time::Instant::now();
     let mut last_log = started;
     for (g, group) in photos.chunks(GROUP).enumerate() {
-        let read = read_photos(rt, group);
-        let mut readable = Vec::new();
-        let mut slots = Vec::new();
-        for (p, bytes) in group.iter().zip(read) {
-            match bytes {
-                Ok(b) => {
-                    slots.push(Ok(readable.len()));
-                    readable.push((p.path.clone(), b));
-                }
-                Err(e) => slots.push(Err(e)),
-            }
-        }
-        let mut results = featurizer
-            .featurize(&readable, augmentation)
-            .into_iter()
-            .map(Some)
-            .collect::<Vec<_>>();
-        for (p, slot) in group.iter().zip(slots) {
-            match slot {
-                Ok(i) => each(
-                    p,
-                    results[i]
-                        .take()
-                        .expect("each result is taken once")
-                        .map_err(|e| e.to_string()),
-                ),
-                Err(e) => each(p, Err(e)),
-            }
+        let read = group
+            .iter()
+            .map(|p| p.path.clone())
+            .zip(read_photos(rt, group));
+        let results = featurizer.featurize_read(read.collect(), augmentation);
+        for (p, result) in group.iter().zip(results) {
+            each(p, result);
         }
         let done = ((g + 1) * GROUP).min(total);
         if last_log.elapsed().as_secs_f64() >= 5.0 || done == total {

@@ -128,29 +128,9 @@ impl Classifier {
                     return Err(e);
                 }
                 let names: Vec<Option<&str>> = group.iter().map(|p| Some(p.as_str())).collect();
-                let mut readable = Vec::new();
-                let mut slots = Vec::new();
-                for (path, bytes) in group.iter().zip(self.reader.read(&names)) {
-                    match bytes {
-                        Ok(b) => {
-                            slots.push(Ok(readable.len()));
-                            readable.push((path.clone(), b));
-                        }
-                        Err(e) => slots.push(Err(e)),
-                    }
-                }
-                let mut results: Vec<Option<_>> = featurizer
-                    .featurize(&readable, None)
-                    .into_iter()
-                    .map(Some)
-                    .collect();
-                for (path, slot) in group.iter().zip(slots) {
-                    let result = slot.and_then(|i| {
-                        results[i]
-                            .take()
-                            .expect("each result is taken once")
-                            .map_err(|e| e.to_string())
-                    });
+                let read = group.iter().cloned().zip(self.reader.read(&names));
+                let results = featurizer.featurize_read(read.collect(), None);
+                for (path, result) in group.iter().zip(results) {
                     answers.push(match result {
                         Ok(features) => {
                             self.bundle.classifier.answer_batch(&features.features, top)[0]
