@@ -12,7 +12,7 @@
 # 3. a classifier fitted on the int8 model's features of the same photos and
 #    variants (about 1.5 min).
 # shellcheck disable=SC2034
-FRUIT_MODEL_FLAGS=(--model efficientnet_lite2 --fine-tune --tune-epochs 3 --tune-variants 2)
+FRUIT_MODEL_FLAGS=(--model efficientnet_lite2 --fine-tune --tune-blocks 3 --tune-epochs 3 --tune-variants 2)
 
 # train_fruit_model ORCHARD DATA BUNDLE TUNED_NAME [train flags, e.g. --validate DIR]
 # writes BUNDLE (the fine-tuned fp32 model's) and BUNDLE-int8, and installs

@@ -22,11 +22,11 @@ use orchard_model::{
 };
 use orchard_source::{PhotoGlob, StorageOptions};
 use orchard_tune::{
-    cut_tensor, fine_tune, tail_features, DType, EpochReport, FineTuneOptions, Grid, OnnxGraph,
-    Tail, TuneData, TuneObserver, TunePhoto, TuneReport,
+    cut_tensor, fine_tune, tail_features, DType, EpochReport, FineTuneOptions, Grid, KeepEpoch,
+    OnnxGraph, Tail, TuneData, TuneObserver, TunePhoto, TuneReport,
 };
 
-use crate::args::TrainArgs;
+use crate::args::{TrainArgs, TuneKeep};
 use crate::photo_inputs::{featurize_photos, featurizer, open_input, Input};
 use crate::setup::runtime;
 use crate::training_rows::{augmentation, LabelledSet, RowReader};
@@ -286,6 +286,10 @@ pub fn fine_tune_backbone(
         lr_backbone: tune.tune_lr,
         lr_classifier: tune.tune_lr * 10.0,
         seed: args.seed,
+        keep: match tune.tune_keep {
+            TuneKeep::Last => KeepEpoch::Last,
+            TuneKeep::Holdout => KeepEpoch::LowestHoldoutLoss,
+        },
         ..FineTuneOptions::default()
     };
     let bar = if std::io::stderr().is_terminal() {
@@ -315,8 +319,12 @@ pub fn fine_tune_backbone(
     let report = fine_tune(&tail, &data, &options, &mut observer)?;
     observer.bar.finish_and_clear();
     println!(
-        "kept epoch {} (lowest cross-entropy on the held-out groups)",
-        report.kept_epoch
+        "kept epoch {} ({})",
+        report.kept_epoch,
+        match options.keep {
+            KeepEpoch::Last => "the last",
+            KeepEpoch::LowestHoldoutLoss => "lowest cross-entropy on the held-out groups",
+        }
     );
 
     // 3. Export, install, and check in ONNX Runtime against candle.

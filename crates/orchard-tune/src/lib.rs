@@ -34,5 +34,5 @@ pub use graph::{OnnxGraph, Weight};
 pub use tail::{cut_tensor, nhwc_batch, trainable_blocks, Naming, Tail};
 pub use train::{
     fine_tune, schedule, smoothed_cross_entropy, tail_features, EpochReport, FineTuneOptions, Grid,
-    TuneData, TuneObserver, TunePhoto, TuneReport,
+    KeepEpoch, TuneData, TuneObserver, TunePhoto, TuneReport,
 };

@@ -5,307 +5,13 @@
 
 use orchard_tune::{
     cut_tensor, fine_tune, nhwc_batch, tail_features, trainable_blocks, DType, EpochReport,
-    FineTuneOptions, Grid, Naming, OnnxGraph, Tail, TuneData, TuneObserver, TunePhoto,
+    FineTuneOptions, KeepEpoch, Naming, OnnxGraph, Tail, TuneData, TuneObserver, TunePhoto,
 };
-use prost::Message;
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
-use tract_onnx::pb::{
-    attribute_proto::AttributeType, tensor_proto::DataType, type_proto, AttributeProto, GraphProto,
-    ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TypeProto, ValueInfoProto,
-};
-use tract_onnx::prelude::*;
+use rand::SeedableRng;
 
-const C: usize = 4;
-const EXPAND: usize = 8;
-const OUT: usize = 6;
-const FEATURES: usize = 5;
-const SIDE: usize = 3;
-
-fn tensor(name: &str, dims: &[usize], rng: &mut StdRng, scale: f32) -> TensorProto {
-    let n: usize = dims.iter().product();
-    let values: Vec<f32> = (0..n).map(|_| rng.random_range(-scale..scale)).collect();
-    TensorProto {
-        name: name.into(),
-        dims: dims.iter().map(|&d| d as i64).collect(),
-        data_type: DataType::Float as i32,
-        raw_data: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
-        ..Default::default()
-    }
-}
-
-fn ints(name: &str, v: &[i64]) -> AttributeProto {
-    AttributeProto {
-        name: name.into(),
-        ints: v.to_vec(),
-        r#type: AttributeType::Ints as i32,
-        ..Default::default()
-    }
-}
-
-fn int(name: &str, v: i64) -> AttributeProto {
-    AttributeProto {
-        name: name.into(),
-        i: v,
-        r#type: AttributeType::Int as i32,
-        ..Default::default()
-    }
-}
-
-fn node(
-    op: &str,
-    name: &str,
-    inputs: &[&str],
-    output: &str,
-    attrs: Vec<AttributeProto>,
-) -> NodeProto {
-    NodeProto {
-        op_type: op.into(),
-        name: name.into(),
-        input: inputs.iter().map(|s| s.to_string()).collect(),
-        output: vec![output.into()],
-        attribute: attrs,
-        ..Default::default()
-    }
-}
-
-fn value(name: &str, dims: &[i64]) -> ValueInfoProto {
-    use tract_onnx::pb::tensor_shape_proto::{dimension::Value, Dimension};
-    ValueInfoProto {
-        name: name.into(),
-        r#type: Some(TypeProto {
-            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
-                elem_type: DataType::Float as i32,
-                shape: Some(tract_onnx::pb::TensorShapeProto {
-                    dim: dims
-                        .iter()
-                        .map(|&d| Dimension {
-                            value: Some(Value::DimValue(d)),
-                            ..Default::default()
-                        })
-                        .collect(),
-                }),
-            })),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-}
-
-/// Conv (+ Clip) nodes and weights of one layer, as Orchard's converter
-/// names them. Returns the output tensor.
-fn conv(
-    g: &mut GraphProto,
-    rng: &mut StdRng,
-    name: &str,
-    input: &str,
-    (cin, cout): (usize, usize),
-    depthwise: Option<usize>,
-    relu6: bool,
-) -> String {
-    let (dims, attrs) = if let Some(k) = depthwise {
-        let half = (k / 2) as i64;
-        (
-            vec![cout, 1, k, k],
-            vec![
-                ints("kernel_shape", &[k as i64, k as i64]),
-                ints("strides", &[1, 1]),
-                ints("pads", &[half; 4]),
-                int("group", cout as i64),
-            ],
-        )
-    } else {
-        (
-            vec![cout, cin, 1, 1],
-            vec![
-                ints("kernel_shape", &[1, 1]),
-                ints("strides", &[1, 1]),
-                ints("pads", &[0, 0, 0, 0]),
-                int("group", 1),
-            ],
-        )
-    };
-    g.initializer
-        .push(tensor(&format!("{name}.weight"), &dims, rng, 0.6));
-    g.initializer
-        .push(tensor(&format!("{name}.bias"), &[cout], rng, 0.3));
-    let out = format!("{name}_bn");
-    g.node.push(node(
-        "Conv",
-        name,
-        &[input, &format!("{name}.weight"), &format!("{name}.bias")],
-        &out,
-        attrs,
-    ));
-    if !relu6 {
-        return out;
-    }
-    let act = format!("{name}_relu6");
-    g.node.push(node(
-        "Clip",
-        &act,
-        &[&out, "clip_min", "clip_max"],
-        &act,
-        vec![],
-    ));
-    act
-}
-
-/// How the tiny graph names its layers and how wide its depthwise kernels
-/// are: Keras' MobileNetV2 (3×3) or Orchard's EfficientNet-Lite converter
-/// (5×5 here).
-#[derive(Clone, Copy)]
-struct Style {
-    block: fn(usize) -> String,
-    head: &'static str,
-    kernel: usize,
-}
-
-const MOBILENET: Style = Style {
-    block: |i| format!("block_{i}_"),
-    head: "Conv_1",
-    kernel: 3,
-};
-
-const EFFICIENTNET: Style = Style {
-    block: |i| format!("block{i}_"),
-    head: "head",
-    kernel: 5,
-};
-
-fn tiny_model(seed: u64) -> Vec<u8> {
-    tiny_model_in(seed, MOBILENET)
-}
-
-/// A tiny graph: input → Identity (block 14's add) → block 15 (residual) →
-/// block 16 → head conv → global average pool → `features`.
-fn tiny_model_in(seed: u64, style: Style) -> Vec<u8> {
-    let mut rng = StdRng::seed_from_u64(seed);
-    let mut g = GraphProto {
-        name: "tiny".into(),
-        ..Default::default()
-    };
-    g.initializer.push(TensorProto {
-        name: "clip_min".into(),
-        data_type: DataType::Float as i32,
-        float_data: vec![0.0],
-        ..Default::default()
-    });
-    g.initializer.push(TensorProto {
-        name: "clip_max".into(),
-        data_type: DataType::Float as i32,
-        float_data: vec![6.0],
-        ..Default::default()
-    });
-    let cut = format!("{}add", (style.block)(14));
-    g.node.push(node("Identity", &cut, &["x"], &cut, vec![]));
-    let mut x = cut;
-    for (i, out) in [(15, C), (16, OUT)] {
-        let p = (style.block)(i);
-        let e = conv(
-            &mut g,
-            &mut rng,
-            &format!("{p}expand"),
-            &x,
-            (C, EXPAND),
-            None,
-            true,
-        );
-        let d = conv(
-            &mut g,
-            &mut rng,
-            &format!("{p}depthwise"),
-            &e,
-            (EXPAND, EXPAND),
-            Some(style.kernel),
-            true,
-        );
-        let projected = conv(
-            &mut g,
-            &mut rng,
-            &format!("{p}project"),
-            &d,
-            (EXPAND, out),
-            None,
-            false,
-        );
-        x = if out == C {
-            let add = format!("{p}add");
-            g.node
-                .push(node("Add", &add, &[&x, &projected], &add, vec![]));
-            add
-        } else {
-            projected
-        };
-    }
-    let h = conv(
-        &mut g,
-        &mut rng,
-        style.head,
-        &x,
-        (OUT, FEATURES),
-        None,
-        true,
-    );
-    g.node.push(node(
-        "GlobalAveragePool",
-        "avg_pool",
-        &[&h],
-        "pooled",
-        vec![],
-    ));
-    g.node.push(node(
-        "Flatten",
-        "flatten",
-        &["pooled"],
-        "features",
-        vec![int("axis", 1)],
-    ));
-    g.input
-        .push(value("x", &[1, C as i64, SIDE as i64, SIDE as i64]));
-    g.output.push(value("features", &[1, FEATURES as i64]));
-    ModelProto {
-        ir_version: 8,
-        opset_import: vec![OperatorSetIdProto {
-            domain: String::new(),
-            version: 13,
-        }],
-        graph: Some(g),
-        ..Default::default()
-    }
-    .encode_to_vec()
-}
-
-fn run_onnx(bytes: &[u8], map: &[f32]) -> Vec<f32> {
-    let model = tract_onnx::onnx()
-        .model_for_read(&mut std::io::Cursor::new(bytes))
-        .expect("parse")
-        .into_optimized()
-        .expect("optimise")
-        .into_runnable()
-        .expect("plan");
-    let input =
-        tract_ndarray::Array4::from_shape_vec((1, C, SIDE, SIDE), map.to_vec()).expect("shape");
-    let out = model.run(tvec!(Tensor::from(input).into())).expect("run");
-    out[0]
-        .to_plain_array_view::<f32>()
-        .expect("f32")
-        .iter()
-        .copied()
-        .collect()
-}
-
-fn random_map(rng: &mut StdRng) -> Vec<f32> {
-    (0..C * SIDE * SIDE)
-        .map(|_| rng.random_range(-1.0..2.0))
-        .collect()
-}
-
-const GRID: Grid = Grid {
-    c: C,
-    h: SIDE,
-    w: SIDE,
-};
+mod common;
+use common::*;
 
 #[test]
 fn candle_forward_equals_the_onnx_graph() {
@@ -457,6 +163,7 @@ fn loss_falls_and_trained_weights_export() {
         epochs: 6,
         batch: 16,
         probe_steps: 50,
+        keep: KeepEpoch::LowestHoldoutLoss,
         patience: 6,
         lr_backbone: 3e-3,
         lr_classifier: 3e-3,
@@ -490,4 +197,40 @@ fn loss_falls_and_trained_weights_export() {
     for (a, b) in candle.iter().zip(&onnx) {
         assert!((a - b).abs() < 1e-4, "candle {candle:?} onnx {onnx:?}");
     }
+}
+
+#[test]
+fn the_last_epoch_is_kept_by_default_and_no_epoch_is_skipped() {
+    let bytes = tiny_model(5);
+    let graph = OnnxGraph::from_bytes(&bytes, "tiny").expect("decode");
+    let mut rng = StdRng::seed_from_u64(8);
+    let train = photos(&mut rng, 60);
+    let holdout = photos(&mut rng, 20);
+    let data = TuneData {
+        grid: GRID,
+        classes: 3,
+        train: &train,
+        holdout: &holdout,
+        validation: &[],
+    };
+    let opts = FineTuneOptions {
+        epochs: 4,
+        batch: 16,
+        probe_steps: 20,
+        patience: 1,
+        lr_backbone: 3e-3,
+        lr_classifier: 3e-3,
+        ..Default::default()
+    };
+    assert_eq!(opts.keep, KeepEpoch::Last);
+    let tail = Tail::from_onnx(&graph, 2, DType::F32).expect("tail");
+    let report = fine_tune(&tail, &data, &opts, &mut ()).expect("fine-tune");
+    assert_eq!(report.epochs.len(), 5, "{report:?}");
+    assert_eq!(report.kept_epoch, 4);
+    let map = &holdout[0].variants[0];
+    let frozen = Tail::from_onnx(&graph, 2, DType::F32).expect("tail");
+    assert_ne!(
+        tail_features(&tail, GRID, &[map]).unwrap(),
+        tail_features(&frozen, GRID, &[map]).unwrap()
+    );
 }

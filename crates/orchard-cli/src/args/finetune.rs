@@ -1,13 +1,13 @@
 //! `orchard train --fine-tune` arguments.
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 
 /// How `train` fine-tunes the backbone before fitting the classifier.
 #[derive(Debug, Clone, Args)]
 pub struct FineTuneArgs {
     /// Fine-tune the backbone's last blocks and final 1x1 conv on the
-    /// labelled photos first (BatchNorm frozen, augmented, class-balanced,
-    /// early-stopped on held-out groups), export it as a new ONNX model in
+    /// labelled photos first (BatchNorm frozen, augmented, class-balanced),
+    /// export it as a new ONNX model in
     /// $ORCHARD_HOME, and fit the classifier on its features.
     #[arg(long)]
     pub fine_tune: bool,
@@ -16,9 +16,13 @@ pub struct FineTuneArgs {
     /// EfficientNet-Lite2: 1 to 5).
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=16))]
     pub tune_blocks: u32,
-    /// Most epochs (early stopping usually ends sooner).
+    /// Epochs (with `--tune-keep holdout`, the most: early stopping may end
+    /// sooner).
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=200))]
     pub tune_epochs: u32,
+    /// Which epoch's weights are kept.
+    #[arg(long, value_enum, default_value_t = TuneKeep::Last)]
+    pub tune_keep: TuneKeep,
     /// Augmented variants cached per photo (besides the photo itself).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(0..=32))]
     pub tune_variants: u32,
@@ -32,4 +36,16 @@ pub struct FineTuneArgs {
     /// (default: `<parent>-ft-<first 12 hex digits of its sha256>`).
     #[arg(long)]
     pub tuned_model: Option<String>,
+}
+
+/// Which fine-tuned epoch `train --fine-tune` keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TuneKeep {
+    /// The last, at the end of the learning-rate schedule (measured better on
+    /// photos of other visits than stopping on the training photos' own
+    /// held-out groups).
+    Last,
+    /// The one with the lowest cross-entropy on the held-out groups,
+    /// stopping after 3 epochs without a lower one.
+    Holdout,
 }

@@ -19,7 +19,7 @@ pub use bench::BenchArgs;
 pub use classify::{EvaluateArgs, IdentifyArgs, IdentifyFormat, RunArgs, TrainArgs, GLOB};
 pub use common::{Backend, ModelArgs, Preprocess, StorageArgs};
 pub use cost::{CostArgs, CostFormat};
-pub use finetune::FineTuneArgs;
+pub use finetune::{FineTuneArgs, TuneKeep};
 pub use quantize::{ActivationsArg, CalibrationArg, QuantizeArgs, ReduceRangeArg};
 pub use report::ReportArgs;
 pub use serve::ServeArgs;

@@ -96,15 +96,15 @@ fn fine_tunes_the_backbone_exports_it_and_identifies_with_it() {
         .lines()
         .filter(|l| l.starts_with("epoch "))
         .collect();
-    assert!(!epochs.is_empty() && epochs.len() <= 4, "{printed}");
+    // Every epoch runs, and the last is kept (the default `--tune-keep`).
+    assert_eq!(epochs.len(), 4, "{printed}");
+    assert!(printed.contains("kept epoch 4 (the last)"), "{printed}");
     assert!(
         epochs.iter().all(|l| l.contains(val.to_str().unwrap())),
         "{printed}"
     );
-    // Fine-tuning on this subset beats the frozen backbone on held-out groups.
-    let best = epochs.iter().map(|l| accuracy(l)).fold(0.0, f64::max);
-    assert!(best > accuracy(frozen), "{printed}");
-    assert!(!printed.contains("kept epoch 0"), "{printed}");
+    // The kept fine-tuned backbone beats the frozen one on held-out groups.
+    assert!(accuracy(epochs[3]) > accuracy(frozen), "{printed}");
 
     // Exported into the model home with a manifest naming its parent, and
     // checked in ONNX Runtime against candle.
