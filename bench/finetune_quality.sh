@@ -10,7 +10,8 @@
 #          frozen, finetune (MobileNetV2, the --fine-tune defaults), finetune2
 #          (two blocks), effnet (efficientnet_lite2 frozen), effnet-ft
 #          (efficientnet_lite2 fine-tuned: 2 blocks, 4 epochs, 2 variants),
-#          effnet-ft3 (the default fruit model's fine-tuning with 3 blocks)
+#          effnet-ft2b, effnet-ft3, effnet-ft4 (efficientnet_lite2 fine-tuned:
+#          2, 3 or 4 blocks, 3 epochs, 2 variants)
 # EXTRA_FLAGS (e.g. "--seed 7") go to every `orchard train`; the bundles are
 # then named CONFIG-SUFFIX when SUFFIX is set.
 set -euo pipefail
@@ -33,7 +34,10 @@ for config in $configs; do
     finetune2) flags=(--fine-tune --tune-blocks 2 --tuned-model "fruit-$name-bench") ;;
     effnet) flags=(--model efficientnet_lite2) ;;
     effnet-ft) flags=(--model efficientnet_lite2 --fine-tune --tune-epochs 4 --tune-variants 2 --tuned-model "fruit-$name-bench") ;;
-    effnet-ft3) flags=("${FRUIT_MODEL_FLAGS[@]}" --tune-blocks 3 --tuned-model "fruit-$name-bench") ;;
+    effnet-ft2b|effnet-ft3|effnet-ft4)  # 2, 3 or 4 blocks, 3 epochs, 2 variants
+      blocks=${config#effnet-ft}
+      flags=(--model efficientnet_lite2 --fine-tune --tune-epochs 3 --tune-variants 2
+        --tune-blocks "${blocks%b}" --tuned-model "fruit-$name-bench") ;;
     *) echo "unknown config $config" >&2; exit 2 ;;
   esac
   # shellcheck disable=SC2206

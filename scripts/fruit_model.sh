@@ -3,9 +3,9 @@
 # BENCHMARKS.md "Right on photos it has never seen" has the measurements
 # behind each choice.
 #
-# 1. EfficientNet-Lite2 (260 px), its last two blocks and head fine-tuned for
-#    three epochs on each photo and two augmented variants of it (about
-#    11 min on 2 cores for the shared data);
+# 1. EfficientNet-Lite2 (260 px), its last three blocks and head fine-tuned
+#    for three epochs on each photo and two augmented variants of it, the
+#    last epoch kept (about 13.5 min on 2 cores for the shared data);
 # 2. for cheaper serving, that model quantized to int8, calibrated on the
 #    shop photos (about 1.5 min): as fast as MobileNetV2 in fp32, a few points
 #    less accurate on photos of other visits;

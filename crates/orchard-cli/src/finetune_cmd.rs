@@ -102,7 +102,7 @@ impl TuneObserver for Bar {
         if self.bar.is_hidden() && done.is_multiple_of((total / 10).max(1)) {
             let elapsed = self.started.elapsed().as_secs_f64();
             tracing::info!(
-                "fine-tuning: step {done}/{total}, loss {loss:.3}, {elapsed:.0} s so far, about {:.0} s left (early stopping may end it sooner)",
+                "fine-tuning: step {done}/{total}, loss {loss:.3}, {elapsed:.0} s so far, about {:.0} s left",
                 elapsed / done as f64 * (total - done) as f64
             );
         }

@@ -154,7 +154,8 @@ pub struct TuneData<'a> {
     pub classes: usize,
     /// Photos trained on.
     pub train: &'a [TunePhoto],
-    /// Held-out groups: early stopping.
+    /// Held-out groups: reported after each epoch, and early stopping with
+    /// [`KeepEpoch::LowestHoldoutLoss`].
     pub holdout: &'a [TunePhoto],
     /// Named validation sets: reported after each epoch.
     pub validation: &'a [(String, Vec<TunePhoto>)],
