@@ -144,6 +144,28 @@ fn photos(rng: &mut StdRng, n: usize) -> Vec<TunePhoto> {
         .collect()
 }
 
+fn three_classes<'a>(train: &'a [TunePhoto], holdout: &'a [TunePhoto]) -> TuneData<'a> {
+    TuneData {
+        grid: GRID,
+        classes: 3,
+        train,
+        holdout,
+        validation: &[],
+    }
+}
+
+/// Options for a few quick epochs on the tiny network.
+fn quick(epochs: usize, probe_steps: usize) -> FineTuneOptions {
+    FineTuneOptions {
+        epochs,
+        batch: 16,
+        probe_steps,
+        lr_backbone: 3e-3,
+        lr_classifier: 3e-3,
+        ..Default::default()
+    }
+}
+
 #[test]
 fn loss_falls_and_trained_weights_export() {
     let bytes = tiny_model(5);
@@ -152,22 +174,11 @@ fn loss_falls_and_trained_weights_export() {
     let mut rng = StdRng::seed_from_u64(6);
     let train = photos(&mut rng, 90);
     let holdout = photos(&mut rng, 30);
-    let data = TuneData {
-        grid: GRID,
-        classes: 3,
-        train: &train,
-        holdout: &holdout,
-        validation: &[],
-    };
+    let data = three_classes(&train, &holdout);
     let opts = FineTuneOptions {
-        epochs: 6,
-        batch: 16,
-        probe_steps: 50,
         keep: KeepEpoch::LowestHoldoutLoss,
         patience: 6,
-        lr_backbone: 3e-3,
-        lr_classifier: 3e-3,
-        ..Default::default()
+        ..quick(6, 50)
     };
     let mut seen = Steps(Vec::new(), Vec::new());
     let report = fine_tune(&tail, &data, &opts, &mut seen).expect("fine-tune");
@@ -206,21 +217,10 @@ fn the_last_epoch_is_kept_by_default_and_no_epoch_is_skipped() {
     let mut rng = StdRng::seed_from_u64(8);
     let train = photos(&mut rng, 60);
     let holdout = photos(&mut rng, 20);
-    let data = TuneData {
-        grid: GRID,
-        classes: 3,
-        train: &train,
-        holdout: &holdout,
-        validation: &[],
-    };
+    let data = three_classes(&train, &holdout);
     let opts = FineTuneOptions {
-        epochs: 4,
-        batch: 16,
-        probe_steps: 20,
         patience: 1,
-        lr_backbone: 3e-3,
-        lr_classifier: 3e-3,
-        ..Default::default()
+        ..quick(4, 20)
     };
     assert_eq!(opts.keep, KeepEpoch::Last);
     let tail = Tail::from_onnx(&graph, 2, DType::F32).expect("tail");
