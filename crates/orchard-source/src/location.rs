@@ -336,7 +336,12 @@ impl Location {
     /// `s3://bucket/key`), as DataFusion reads files.
     pub fn key_url(&self, key: &Path) -> String {
         let mut url = self.store_url();
-        url.set_path(key.as_ref());
+        // Each name percent-encoded (a literal `%` too), so that decoding the
+        // URL's path, as DataFusion and object_store do, gives `key` back.
+        url.path_segments_mut()
+            .expect("a hierarchical URL")
+            .pop_if_empty()
+            .extend(key.parts());
         url.to_string()
     }
 
@@ -434,6 +439,37 @@ mod tests {
             "{err}"
         );
         assert!(Location::parse("").is_err());
+    }
+
+    #[test]
+    fn key_urls_decode_to_their_keys_whatever_the_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out 50%25");
+        std::fs::create_dir(&out).unwrap();
+        let local = Location::local(&out).unwrap();
+        let o = StorageOptions {
+            region: Some("eu-west-3".into()),
+            ..Default::default()
+        };
+        let s3 = Location::parse_with("s3://fruits-eu/Test%20set/50%25off", &o).unwrap();
+        for (loc, name) in [(&local, "part 1%.parquet"), (&s3, "a%20b #1?.jpg")] {
+            let key = loc.child(name);
+            let url = loc.key_url(&key);
+            let decoded = Path::from_url_path(Url::parse(&url).unwrap().path()).unwrap();
+            assert_eq!(decoded, key, "{url}");
+        }
+        let key = local.child("part 1%.parquet");
+        assert!(
+            local
+                .key_url(&key)
+                .ends_with("/out%2050%2525/part%201%25.parquet"),
+            "{}",
+            local.key_url(&key)
+        );
+        assert_eq!(
+            s3.key_url(&s3.child("a%20b #1?.jpg")),
+            "s3://fruits-eu/Test%20set/50%25off/a%2520b%20%231%3F.jpg"
+        );
     }
 
     #[test]
