@@ -7,8 +7,10 @@
 //!    part runs like any Orchard model over every photo and its augmented
 //!    variants, once (its activations are the cache training reads).
 //! 2. Photos are split by group ([`orchard_classify::HoldOut`], stratified by label):
-//!    held-out groups stop training early; `--validate` sets are reported
-//!    after every epoch and never choose anything.
+//!    held-out groups are reported after every epoch (and stop training
+//!    early with `--tune-keep holdout`; by default the last epoch is kept);
+//!    `--validate` sets are reported after every epoch and never choose
+//!    anything.
 //! 3. The tuned tail's weights replace the parent's in a copy of it.
 
 use std::collections::BTreeMap;
