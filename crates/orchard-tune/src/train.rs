@@ -50,7 +50,8 @@ pub enum KeepEpoch {
     /// The last: the end of the cosine schedule. Held-out groups of the
     /// training photos' own visits are no proxy for other visits: on photos
     /// of other visits the last epoch scored as well or better than the one
-    /// their cross-entropy picked in every run measured (BENCHMARKS.md).
+    /// their cross-entropy picked in all runs measured but one, which it
+    /// trailed by one photo (BENCHMARKS.md).
     #[default]
     Last,
     /// The one with the lowest cross-entropy on the held-out groups,

@@ -41,9 +41,9 @@ pub struct FineTuneArgs {
 /// Which fine-tuned epoch `train --fine-tune` keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum TuneKeep {
-    /// The last, at the end of the learning-rate schedule (measured better on
-    /// photos of other visits than stopping on the training photos' own
-    /// held-out groups).
+    /// The last, at the end of the learning-rate schedule (as good or better
+    /// on photos of other visits, in all runs measured but one, than
+    /// stopping on the training photos' own held-out groups).
     Last,
     /// The one with the lowest cross-entropy on the held-out groups,
     /// stopping after 3 epochs without a lower one.
