@@ -12,8 +12,9 @@
 #          (efficientnet_lite2 fine-tuned: 2 blocks, 4 epochs, 2 variants),
 #          effnet-ft2b, effnet-ft3, effnet-ft4 (efficientnet_lite2 fine-tuned:
 #          2, 3 or 4 blocks, 3 epochs, 2 variants)
-# EXTRA_FLAGS (e.g. "--seed 7") go to every `orchard train`; the bundles are
-# then named CONFIG-SUFFIX when SUFFIX is set.
+# EXTRA_FLAGS (e.g. "--seed 7", or "--tune-keep holdout" for the early
+# stopping the older rows used) go to every `orchard train`; with SUFFIX set
+# the bundles are named CONFIG-SUFFIX.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-/tmp/orchard-quality}

@@ -14,9 +14,9 @@ printf '\n== orchard extract %s %s\n' "$input" "$output" >&2
 "$target/release/orchard" extract "$input" "$output" --overwrite "$@"
 
 # The default fruit model (scripts/fruit_model.sh): studio shots of 46
-# species and real grocery-store photos, EfficientNet-Lite2 with its last two
+# species and real grocery-store photos, EfficientNet-Lite2 with its last three
 # blocks fine-tuned on them, and its classifier (out/fruit-model), then the
-# same model in int8 for cheaper serving (out/fruit-model-int8); about 13
+# same model in int8 for cheaper serving (out/fruit-model-int8); about 16
 # minutes on 2 cores (a log line every tenth of the fine-tuning steps).
 # Measured on photos of other store visits (grocery-store-val, never trained
 # on), then a try on a few photos. Skipped when the shared data is not there.
