@@ -23,8 +23,11 @@ pub struct TrainArgs {
     /// Augmented variants per training photo (0 = none; the default, measured best).
     #[arg(long, default_value_t = 0)]
     pub augment: u32,
-    /// Which augmentations: background,crop,flip,color,blur,scale or all.
-    #[arg(long, default_value = "all")]
+    /// Which augmentations: background,crop,flip,color,blur,scale,several or
+    /// all. `several` (2–4 copies of a studio shot's fruit on one background)
+    /// is off by default: it gained nothing on photos of other visits or
+    /// sources (BENCHMARKS.md).
+    #[arg(long, default_value = "background,crop,flip,color,blur,scale")]
     pub augment_parts: String,
     /// Folder of background photos for compositing (default: generated backgrounds).
     #[arg(long)]

@@ -5,7 +5,10 @@
 //! made by, in this order: **background compositing** (the white background
 //! of a studio shot, found by flooding near-white pixels in from the border,
 //! is replaced by a generated background or a random crop of a user's
-//! background photo), a **random resized crop** (25–100 % of the area,
+//! background photo), **several fruits** (in one studio variant in two, the
+//! fruit is cut out and laid 2–4 times on the background instead, each copy
+//! flipped or turned, 40–70 % of the side, partly over the others or the
+//! edge: a pile or a bunch, as on a shop's shelf), a **random resized crop** (25–100 % of the area,
 //! aspect 3:4–4:3: partial views of the fruit), a horizontal **flip** (one
 //! in two), **colour jitter** (brightness ×0.6–1.4, contrast ×0.7–1.3,
 //! saturation ×0.7–1.3), a Gaussian **blur** (σ 0.5–2, one variant in
@@ -13,8 +16,13 @@
 //! one variant in three: the softness of a small or distant fruit). Randomness comes from
 //! the caller's seeded generator, so a variant is the same on every run.
 
+mod studio;
+
+pub use studio::{generated_background, is_studio_shot, white_background_mask};
+
 use image::{imageops, Rgb, RgbImage};
 use rand::Rng;
+use studio::several_fruits;
 
 /// Which augmentations are applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +39,9 @@ pub struct AugmentParts {
     pub blur: bool,
     /// Random down-then-up scaling.
     pub scale: bool,
+    /// Several copies of a studio shot's fruit on one background (needs
+    /// `background`).
+    pub several: bool,
 }
 
 impl AugmentParts {
@@ -42,10 +53,11 @@ impl AugmentParts {
         color: true,
         blur: true,
         scale: true,
+        several: true,
     };
 
-    /// Parses a comma-separated list of `background,crop,flip,color,blur,scale`
-    /// (or `all`).
+    /// Parses a comma-separated list of
+    /// `background,crop,flip,color,blur,scale,several` (or `all`).
     pub fn parse(list: &str) -> Result<AugmentParts, String> {
         let mut parts = AugmentParts {
             background: false,
@@ -54,6 +66,7 @@ impl AugmentParts {
             color: false,
             blur: false,
             scale: false,
+            several: false,
         };
         for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             match name {
@@ -64,124 +77,16 @@ impl AugmentParts {
                 "color" | "colour" => parts.color = true,
                 "blur" => parts.blur = true,
                 "scale" => parts.scale = true,
+                "several" => parts.several = true,
                 other => {
                     return Err(format!(
-                        "unknown augmentation `{other}`: use background, crop, flip, color, blur, scale or all"
+                        "unknown augmentation `{other}`: use background, crop, flip, color, blur, scale, several or all"
                     ))
                 }
             }
         }
         Ok(parts)
     }
-}
-
-/// A near-white pixel (every channel at least this).
-const WHITE: u8 = 230;
-
-fn is_white(p: &Rgb<u8>) -> bool {
-    p.0.iter().all(|&c| c >= WHITE)
-}
-
-/// Whether `img` looks like a studio shot: at least 60 % of its border
-/// pixels are near-white.
-pub fn is_studio_shot(img: &RgbImage) -> bool {
-    let (w, h) = img.dimensions();
-    if w < 3 || h < 3 {
-        return false;
-    }
-    let mut white = 0u64;
-    let mut total = 0u64;
-    for x in 0..w {
-        for y in [0, h - 1] {
-            white += is_white(img.get_pixel(x, y)) as u64;
-            total += 1;
-        }
-    }
-    for y in 1..h - 1 {
-        for x in [0, w - 1] {
-            white += is_white(img.get_pixel(x, y)) as u64;
-            total += 1;
-        }
-    }
-    white * 10 >= total * 6
-}
-
-/// The background of a studio shot: near-white pixels connected to the
-/// border (4-connectivity). `true` marks background.
-pub fn white_background_mask(img: &RgbImage) -> Vec<bool> {
-    let (w, h) = (img.width() as usize, img.height() as usize);
-    let mut mask = vec![false; w * h];
-    let mut stack = Vec::new();
-    let seed = |x: usize, y: usize, mask: &mut Vec<bool>, stack: &mut Vec<(usize, usize)>| {
-        if !mask[y * w + x] && is_white(img.get_pixel(x as u32, y as u32)) {
-            mask[y * w + x] = true;
-            stack.push((x, y));
-        }
-    };
-    for x in 0..w {
-        seed(x, 0, &mut mask, &mut stack);
-        seed(x, h.saturating_sub(1), &mut mask, &mut stack);
-    }
-    for y in 0..h {
-        seed(0, y, &mut mask, &mut stack);
-        seed(w.saturating_sub(1), y, &mut mask, &mut stack);
-    }
-    while let Some((x, y)) = stack.pop() {
-        if x > 0 {
-            seed(x - 1, y, &mut mask, &mut stack);
-        }
-        if x + 1 < w {
-            seed(x + 1, y, &mut mask, &mut stack);
-        }
-        if y > 0 {
-            seed(x, y - 1, &mut mask, &mut stack);
-        }
-        if y + 1 < h {
-            seed(x, y + 1, &mut mask, &mut stack);
-        }
-    }
-    mask
-}
-
-/// A generated background: a gradient between two random colours, noise,
-/// and a few random discs (stand-ins for shelves, crates, hands).
-pub fn generated_background(width: u32, height: u32, rng: &mut impl Rng) -> RgbImage {
-    let c0: [f32; 3] = std::array::from_fn(|_| rng.random_range(0.0..255.0));
-    let c1: [f32; 3] = std::array::from_fn(|_| rng.random_range(0.0..255.0));
-    let horizontal = rng.random_bool(0.5);
-    let noise = rng.random_range(0.0..40.0f32);
-    let mut img = RgbImage::from_fn(width, height, |x, y| {
-        let t = if horizontal {
-            x as f32 / width.max(1) as f32
-        } else {
-            y as f32 / height.max(1) as f32
-        };
-        Rgb(std::array::from_fn(|c| {
-            (c0[c] * (1.0 - t) + c1[c] * t) as u8
-        }))
-    });
-    for p in img.pixels_mut() {
-        let n = (rng.random::<f32>() - 0.5) * 2.0 * noise;
-        for c in p.0.iter_mut() {
-            *c = (*c as f32 + n).clamp(0.0, 255.0) as u8;
-        }
-    }
-    for _ in 0..rng.random_range(0..6) {
-        let (cx, cy) = (
-            rng.random_range(0..width.max(1)) as i64,
-            rng.random_range(0..height.max(1)) as i64,
-        );
-        let r = rng.random_range(5..(width.max(height) / 2).max(6)) as i64;
-        let colour = Rgb(std::array::from_fn(|_| rng.random::<u8>()));
-        for y in (cy - r).max(0)..(cy + r).min(height as i64) {
-            for x in (cx - r).max(0)..(cx + r).min(width as i64) {
-                if (x - cx).pow(2) + (y - cy).pow(2) < r * r {
-                    img.put_pixel(x as u32, y as u32, colour);
-                }
-            }
-        }
-    }
-    img
 }
 
 /// Makes augmented variants of photos.
@@ -229,9 +134,18 @@ impl Augmenter {
         if self.parts.background && is_studio_shot(&out) {
             let mask = white_background_mask(&out);
             let bg = self.background(w, h, rng);
-            for (i, p) in out.pixels_mut().enumerate() {
-                if mask[i] {
-                    *p = *bg.get_pixel(i as u32 % w, i as u32 / w);
+            let pile = match self.parts.several && rng.random_bool(0.5) {
+                true => several_fruits(&out, &mask, bg.clone(), rng),
+                false => None,
+            };
+            match pile {
+                Some(pile) => out = pile,
+                None => {
+                    for (i, p) in out.pixels_mut().enumerate() {
+                        if mask[i] {
+                            *p = *bg.get_pixel(i as u32 % w, i as u32 / w);
+                        }
+                    }
                 }
             }
         }
@@ -284,30 +198,12 @@ fn luma(p: &Rgb<u8>) -> f32 {
 
 #[cfg(test)]
 mod tests {
+    use super::studio::{several_fruits, white_background_mask};
     use super::*;
     use rand::rngs::StdRng;
     use rand::SeedableRng;
 
-    /// A red disc on white, like a studio shot.
-    fn studio() -> RgbImage {
-        RgbImage::from_fn(40, 40, |x, y| {
-            if (x as i32 - 20).pow(2) + (y as i32 - 20).pow(2) < 100 {
-                Rgb([200, 30, 30])
-            } else {
-                Rgb([255, 255, 255])
-            }
-        })
-    }
-
-    #[test]
-    fn finds_the_white_background_and_keeps_the_fruit() {
-        let img = studio();
-        assert!(is_studio_shot(&img));
-        let mask = white_background_mask(&img);
-        assert!(mask[0] && !mask[20 * 40 + 20]);
-        let busy = RgbImage::from_fn(40, 40, |x, _| Rgb([x as u8 * 5, 100, 50]));
-        assert!(!is_studio_shot(&busy));
-    }
+    use super::studio::tests::studio;
 
     #[test]
     fn background_compositing_replaces_only_the_background() {
@@ -317,6 +213,89 @@ mod tests {
         assert_eq!(out.get_pixel(20, 20), &Rgb([200, 30, 30]));
         let white = out.pixels().filter(|p| p.0 == [255, 255, 255]).count();
         assert!(white < 100, "{white} white pixels left");
+    }
+
+    /// Separate blobs of red pixels (4-connectivity).
+    fn red_blobs(img: &RgbImage) -> usize {
+        let (w, h) = img.dimensions();
+        let red = |p: &Rgb<u8>| p.0[0] > 150 && p.0[1] < 80 && p.0[2] < 80;
+        let mut seen = vec![false; (w * h) as usize];
+        let mut blobs = 0;
+        for start in 0..w * h {
+            if seen[start as usize] || !red(img.get_pixel(start % w, start / w)) {
+                continue;
+            }
+            blobs += 1;
+            let mut stack = vec![start];
+            seen[start as usize] = true;
+            while let Some(i) = stack.pop() {
+                let (x, y) = (i % w, i / w);
+                let near = [
+                    (x.wrapping_sub(1), y),
+                    (x + 1, y),
+                    (x, y.wrapping_sub(1)),
+                    (x, y + 1),
+                ];
+                for (nx, ny) in near {
+                    let j = ny.wrapping_mul(w).wrapping_add(nx);
+                    if nx < w && ny < h && !seen[j as usize] && red(img.get_pixel(nx, ny)) {
+                        seen[j as usize] = true;
+                        stack.push(j);
+                    }
+                }
+            }
+        }
+        blobs
+    }
+
+    fn red_area(img: &RgbImage) -> usize {
+        img.pixels()
+            .filter(|p| p.0[0] > 150 && p.0[1] < 80 && p.0[2] < 80)
+            .count()
+    }
+
+    #[test]
+    fn several_fruits_lays_copies_of_the_fruit_on_the_background() {
+        // A plain blue background, so red pixels can only be the fruit.
+        let blue = |side| RgbImage::from_pixel(side, side, Rgb([0, 0, 255]));
+        let one = Augmenter::new(AugmentParts::parse("background").unwrap(), vec![blue(40)]);
+        let several = AugmentParts::parse("background,several").unwrap();
+        assert!(!one.parts().several && several.several && AugmentParts::ALL.several);
+        let several = Augmenter::new(several, vec![blue(40)]);
+        let disc = red_area(&studio());
+        let mut piles = 0;
+        for seed in 0..40 {
+            let plain = one.variant(&studio(), &mut StdRng::seed_from_u64(seed));
+            assert_eq!(red_area(&plain), disc, "seed {seed}: the fruit as it was");
+            let out = several.variant(&studio(), &mut StdRng::seed_from_u64(seed));
+            let white = out.pixels().filter(|p| p.0 == [255, 255, 255]).count();
+            assert!(white < 100, "seed {seed}: {white} white pixels left");
+            assert!(red_area(&out) > 0, "seed {seed}: the fruit is gone");
+            // Copies are rescaled: a pile never has the shot's own fruit area.
+            piles += (red_area(&out) != disc) as usize;
+        }
+        assert!(
+            (12..=28).contains(&piles),
+            "{piles} of 40 variants are piles"
+        );
+        // Copies (40–70 % of the side each) overlap in most piles, not all.
+        let (mut apart, mut copies) = (0, 0);
+        let mask = white_background_mask(&studio());
+        for seed in 0..40 {
+            let mut rng = StdRng::seed_from_u64(seed);
+            let pile = several_fruits(&studio(), &mask, blue(40), &mut rng).unwrap();
+            let blobs = red_blobs(&pile);
+            (apart, copies) = (apart + (blobs >= 2) as usize, copies.max(blobs));
+        }
+        assert!(
+            apart >= 5 && copies <= 4,
+            "{apart} of 20 apart, at most {copies} blobs"
+        );
+        // A shot without fruit (all background) is left to plain compositing.
+        let blank = RgbImage::from_pixel(20, 20, Rgb([255, 255, 255]));
+        let mask = white_background_mask(&blank);
+        let canvas = RgbImage::new(20, 20);
+        assert!(several_fruits(&blank, &mask, canvas, &mut StdRng::seed_from_u64(1)).is_none());
     }
 
     #[test]
