@@ -29,6 +29,10 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
             "model": model.spec.name,
             "sha256": model.sha256,
             "export_check_cosine": tuned.export_cosine,
+            "augmentation": {
+                "variants_per_photo": args.fine_tune.tune_variants,
+                "parts": args.augment_parts,
+            },
             "report": tuned.report,
         }));
         tuned.training

@@ -54,4 +54,4 @@ pub use runner::{
     orchard_session, session_config, Embedded, PlanRunner, ProgressSource, ProgressWatch,
     TaskCounters, TaskCounts,
 };
-pub use transform::{transform, TransformOptions};
+pub use transform::{part_file_urls, transform, TransformOptions};

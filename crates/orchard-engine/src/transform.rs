@@ -159,8 +159,16 @@ pub(crate) async fn parquet_files(location: &str, storage: &StorageOptions) -> R
     data_files(location, storage, "parquet").await
 }
 
+/// URLs of the data files (`*.<extension>`, not `_`/`.`-prefixed, so not
+/// `_errors.parquet`) under an output folder, in key order, as `transform`
+/// and Spark read them; empty when there are none.
+pub async fn part_file_urls(loc: &Location, extension: &str) -> Result<Vec<String>> {
+    let listing = list_photos(loc, &PhotoGlob::new(&format!("*.{extension}"))?).await?;
+    Ok(listing.photos.iter().map(|p| loc.key_url(&p.key)).collect())
+}
+
 /// The data files (`*.<extension>`, not `_`/`.`-prefixed) of an output, or
-/// `location` itself when it is one file.
+/// `location` itself when it is one file; an error when there are none.
 pub(crate) async fn data_files(
     location: &str,
     storage: &StorageOptions,
@@ -172,8 +180,7 @@ pub(crate) async fn data_files(
         return Ok(vec![abs.display().to_string()]);
     }
     let loc = Location::parse_with(location, storage)?;
-    let listing = list_photos(&loc, &PhotoGlob::new(&format!("*.{extension}"))?).await?;
-    let files: Vec<String> = listing.photos.iter().map(|p| loc.key_url(&p.key)).collect();
+    let files = part_file_urls(&loc, extension).await?;
     if files.is_empty() {
         return Err(EngineError::NoFiles {
             url: location.to_string(),

@@ -9,7 +9,7 @@ use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
 use object_store::ObjectStoreExt;
-use orchard_source::{list_photos, Location, PhotoGlob, StorageOptions};
+use orchard_source::{Location, StorageOptions};
 
 use crate::errors::{self, OrchardError};
 use pyo3::PyResult;
@@ -27,10 +27,9 @@ pub struct OutputTable {
 /// Reads the output at `location`.
 pub async fn read(location: &str, storage: &StorageOptions) -> PyResult<OutputTable> {
     let loc = Location::parse_with(location, storage).map_err(errors::source)?;
-    let parts = list_photos(&loc, &PhotoGlob::new("*.parquet").map_err(errors::source)?)
+    let files = orchard_engine::part_file_urls(&loc, "parquet")
         .await
-        .map_err(errors::source)?;
-    let files: Vec<String> = parts.photos.iter().map(|p| loc.key_url(&p.key)).collect();
+        .map_err(errors::engine)?;
     let failed = |what: &str, e: &dyn std::fmt::Display| {
         OrchardError::new_err(format!("cannot read {what} of the output {location}: {e}"))
     };

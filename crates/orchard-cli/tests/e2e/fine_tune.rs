@@ -128,6 +128,18 @@ fn fine_tunes_the_backbone_exports_it_and_identifies_with_it() {
         serde_json::from_slice(&std::fs::read(model.join("classifier.json")).unwrap()).unwrap();
     assert_eq!(meta["feature_model"]["name"], "fruit-ft");
     assert_eq!(meta["feature_model"]["sha256"], manifest["sha256"]);
+    // The bundle's fine_tuning.json records the recipe: epochs, keep rule
+    // and augmentation (the default parts: no `several`).
+    let recipe: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(model.join("fine_tuning.json")).unwrap()).unwrap();
+    assert_eq!(recipe["sha256"], manifest["sha256"]);
+    assert_eq!(recipe["report"]["options"]["epochs"], 4);
+    assert_eq!(recipe["report"]["options"]["keep"], "last");
+    assert_eq!(recipe["augmentation"]["variants_per_photo"], 2);
+    assert_eq!(
+        recipe["augmentation"]["parts"],
+        "background,crop,flip,color,blur,scale"
+    );
 
     // The bundle identifies with its own model and refuses its parent.
     let photo = std::fs::read_dir(val.join("banana"))
