@@ -5,16 +5,17 @@
 //! made by, in this order: **background compositing** (the white background
 //! of a studio shot, found by flooding near-white pixels in from the border,
 //! is replaced by a generated background or a random crop of a user's
-//! background photo), **several fruits** (in one studio variant in two, the
-//! fruit is cut out and laid 2–4 times on the background instead, each copy
-//! flipped or turned, 40–70 % of the side, partly over the others or the
-//! edge: a pile or a bunch, as on a shop's shelf), a **random resized crop** (25–100 % of the area,
-//! aspect 3:4–4:3: partial views of the fruit), a horizontal **flip** (one
-//! in two), **colour jitter** (brightness ×0.6–1.4, contrast ×0.7–1.3,
-//! saturation ×0.7–1.3), a Gaussian **blur** (σ 0.5–2, one variant in
-//! three) and **down-then-up scaling** (to 20–60 % of the side and back,
-//! one variant in three: the softness of a small or distant fruit). Randomness comes from
-//! the caller's seeded generator, so a variant is the same on every run.
+//! background photo), **several fruits** (off unless asked for: in one
+//! studio variant in two, the fruit is cut out and laid 2–4 times on the
+//! background instead, each copy flipped or turned, 40–70 % of the side,
+//! partly over the others or the edge, as in a pile or a bunch), a **random
+//! resized crop** (25–100 % of the area, aspect 3:4–4:3: partial views of
+//! the fruit), a horizontal **flip** (one in two), **colour jitter**
+//! (brightness ×0.6–1.4, contrast ×0.7–1.3, saturation ×0.7–1.3), a
+//! Gaussian **blur** (σ 0.5–2, one variant in three) and **down-then-up
+//! scaling** (to 20–60 % of the side and back, one variant in three: the
+//! softness of a small or distant fruit). Randomness comes from the
+//! caller's seeded generator, so a variant is the same on every run.
 
 mod studio;
 
@@ -135,7 +136,7 @@ impl Augmenter {
             let mask = white_background_mask(&out);
             let bg = self.background(w, h, rng);
             let pile = match self.parts.several && rng.random_bool(0.5) {
-                true => several_fruits(&out, &mask, bg.clone(), rng),
+                true => several_fruits(&out, &mask, &bg, rng),
                 false => None,
             };
             match pile {
@@ -283,7 +284,7 @@ mod tests {
         let mask = white_background_mask(&studio());
         for seed in 0..40 {
             let mut rng = StdRng::seed_from_u64(seed);
-            let pile = several_fruits(&studio(), &mask, blue(40), &mut rng).unwrap();
+            let pile = several_fruits(&studio(), &mask, &blue(40), &mut rng).unwrap();
             let blobs = red_blobs(&pile);
             (apart, copies) = (apart + (blobs >= 2) as usize, copies.max(blobs));
         }
@@ -295,7 +296,7 @@ mod tests {
         let blank = RgbImage::from_pixel(20, 20, Rgb([255, 255, 255]));
         let mask = white_background_mask(&blank);
         let canvas = RgbImage::new(20, 20);
-        assert!(several_fruits(&blank, &mask, canvas, &mut StdRng::seed_from_u64(1)).is_none());
+        assert!(several_fruits(&blank, &mask, &canvas, &mut StdRng::seed_from_u64(1)).is_none());
     }
 
     #[test]

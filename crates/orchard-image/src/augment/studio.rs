@@ -121,7 +121,7 @@ pub fn generated_background(width: u32, height: u32, rng: &mut impl Rng) -> RgbI
 pub(super) fn several_fruits(
     img: &RgbImage,
     background: &[bool],
-    mut canvas: RgbImage,
+    canvas: &RgbImage,
     rng: &mut impl Rng,
 ) -> Option<RgbImage> {
     let w = img.width();
@@ -141,6 +141,7 @@ pub(super) fn several_fruits(
         let alpha = if fruit(x0 + x, y0 + y) { 255 } else { 0 };
         image::Rgba([p[0], p[1], p[2], alpha])
     });
+    let mut canvas = canvas.clone();
     let (cw, ch) = canvas.dimensions();
     for _ in 0..rng.random_range(2..=4u32) {
         let turned = match rng.random_range(0..4) {
