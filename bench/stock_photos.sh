@@ -4,11 +4,13 @@
 # data; they come from two Debian packages (Tux Paint's stamps, GPL-2+, and
 # qABCs' pictures, GPL-3+), which apt downloads from the Debian archive.
 # Each photo is laid on white and saved as a JPEG under its species:
-#   OUT/stock-on-white/LABEL/NAME.jpg   33 photos of 21 taught species
-#   OUT/stock-not-taught/NAME/NAME.jpg  22 vegetables, nuts and a cherimoya:
-#                                       things outside the species list
-# and each BUNDLE given is evaluated on both (`orchard evaluate`, with
-# `--tta N` too when TTA is set, e.g. TTA=4).
+#   OUT/stock-on-white/LABEL/NAME.jpg   34 photos of 22 taught species
+#   OUT/stock-not-taught/NAME/NAME.jpg  23 vegetables, nuts and a cherimoya:
+#                                       produce outside the species list
+#   OUT/stock-not-fruit/KIND/NAME.jpg   274 other stamps (animals, flowers,
+#                                       tools, vehicles, planets, balls, …)
+# and each BUNDLE given is evaluated on the three (`orchard evaluate`, with
+# `--tta N` too when TTA is set, e.g. TTA=4), one line per bundle.
 #   bench/stock_photos.sh OUT [BUNDLE...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,16 +27,17 @@ if [ ! -d "$out/debs/root" ]; then
   mkdir -p "$out/debs/root"
   for deb in "$out"/debs/*.deb; do
     dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$out/debs/root" \
-      --wildcards './usr/share/tuxpaint/stamps/food/*.png' \
+      --wildcards './usr/share/tuxpaint/stamps/*.png' \
       './usr/share/qabcs/abcs/all/pics/food/*.png' 2>/dev/null || true
   done
 fi
 .venv/bin/python - "$out/debs/root/usr/share" "$out" <<'EOF'
-import os, shutil, sys
+import glob, os, shutil, sys
 from PIL import Image
 
 share, out = sys.argv[1], sys.argv[2]
-tux = os.path.join(share, "tuxpaint/stamps/food")
+stamps = os.path.join(share, "tuxpaint/stamps")
+tux = os.path.join(stamps, "food")
 abc = os.path.join(share, "qabcs/abcs/all/pics/food")
 # (file, species): only photos; drawn pictures of both packages are left out.
 taught = [
@@ -53,9 +56,9 @@ taught = [
     (f"{tux}/fruit/raspberry.png", "raspberry"), (f"{tux}/vegetables/tomato.png", "tomato"),
     (f"{abc}/apples.png", "apple"), (f"{abc}/bananas.png", "banana"), (f"{abc}/kiwi.png", "kiwi"),
     (f"{abc}/pineapple.png", "pineapple"), (f"{abc}/plum.png", "plum"), (f"{abc}/date.png", "date"),
-    (f"{abc}/uglifruit.png", "tangelo"),
+    (f"{abc}/uglifruit.png", "tangelo"), (f"{stamps}/plants/trees/rambutan.png", "rambutan"),
 ]
-not_taught = [f"{tux}/fruit/cherimoya.png"] + [
+not_taught = [f"{tux}/fruit/cherimoya.png", f"{stamps}/plants/eggplant.png"] + [
     f"{tux}/{d}/{n}.png" for d, names in {
         "vegetables": "broccoli carrot chilepepper corn eggplant garlic garlics lettuce mushroom "
                       "onion pattypan_squash pepper potato pumpkin_small redlettuce yam yellowpepper",
@@ -70,7 +73,13 @@ def on_white(src, dst):
     os.makedirs(os.path.dirname(dst), exist_ok=True)
     white.convert("RGB").save(dst, quality=92)
 
-for name in ("stock-on-white", "stock-not-taught"):
+# Every other photo-like stamp: not food, not a symbol, sign or cartoon.
+kinds = "animals clothes hobbies household plants space sports town/monuments vehicles".split()
+not_fruit = sorted(
+    f for k in kinds for f in glob.glob(f"{stamps}/{k}/**/*.png", recursive=True)
+    if "cartoon" not in f and f not in {src for src, _ in taught} and f not in not_taught
+)
+for name in ("stock-on-white", "stock-not-taught", "stock-not-fruit"):
     shutil.rmtree(os.path.join(out, name), ignore_errors=True)
 for src, label in taught:
     tag = "tuxpaint" if src.startswith(tux) else "qabcs"
@@ -78,14 +87,34 @@ for src, label in taught:
     on_white(src, os.path.join(out, "stock-on-white", label, f"{tag}-{stem}.jpg"))
 for src in not_taught:
     stem = os.path.splitext(os.path.basename(src))[0]
-    on_white(src, os.path.join(out, "stock-not-taught", stem, f"{stem}.jpg"))
-print(f"{len(taught)} photos of taught species, {len(not_taught)} of things outside the list")
+    kind = os.path.basename(os.path.dirname(src))
+    on_white(src, os.path.join(out, "stock-not-taught", stem, f"{kind}-{stem}.jpg"))
+for src in not_fruit:
+    rel = os.path.relpath(src, stamps)
+    kind = rel.split("/")[0]
+    on_white(src, os.path.join(out, "stock-not-fruit", kind, rel.replace("/", "-")[:-4] + ".jpg"))
+print(f"{len(taught)} photos of taught species, {len(not_taught)} of other produce, "
+      f"{len(not_fruit)} of things that are not fruit")
 EOF
+printf '%-28s %4s %9s %9s %16s %16s\n' bundle tta stock_top1 not_sure produce_sure not_fruit_sure
 for bundle in "$@"; do
   name=$(basename "$bundle")
   for n in 1 ${TTA:-}; do
-    echo "== $bundle, --tta $n"
-    "$orchard" evaluate "$bundle" "$out/stock-on-white" "$out/stock-not-taught" \
-      --tta "$n" --json "$out/$name.tta$n.json" 2>/dev/null | tee "$out/$name.tta$n.txt"
+    json="$out/$name.tta$n.json"
+    if ! "$orchard" evaluate "$bundle" "$out/stock-on-white" "$out/stock-not-taught" \
+      "$out/stock-not-fruit" --tta "$n" --json "$json" >"$out/$name.tta$n.txt" 2>&1; then
+      cat "$out/$name.tta$n.txt" >&2
+      exit 1
+    fi
+    python3 - "$json" "$bundle" "$n" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))
+sets = {s["name"].rstrip("/").rsplit("/", 1)[-1]: s for s in m["sets"]}
+known = sets["stock-on-white"]["known"]
+sure = {k: f'{sets[k]["unknown"]["answered_sure"]}/{sets[k]["unknown"]["photos"]}'
+        for k in ("stock-not-taught", "stock-not-fruit")}
+print(f'{sys.argv[2]:<28} {sys.argv[3]:>4} {known["accuracy"]:9.3f} {known["unsure_rate"]:9.3f} '
+      f'{sure["stock-not-taught"]:>16} {sure["stock-not-fruit"]:>16}')
+PY
   done
 done
