@@ -82,7 +82,7 @@ not_fruit = sorted(
 for name in ("stock-on-white", "stock-not-taught", "stock-not-fruit"):
     shutil.rmtree(os.path.join(out, name), ignore_errors=True)
 for src, label in taught:
-    tag = "tuxpaint" if src.startswith(tux) else "qabcs"
+    tag = "tuxpaint" if src.startswith(stamps) else "qabcs"
     stem = os.path.splitext(os.path.basename(src))[0]
     on_white(src, os.path.join(out, "stock-on-white", label, f"{tag}-{stem}.jpg"))
 for src in not_taught:
