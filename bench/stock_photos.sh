@@ -39,25 +39,38 @@ share, out = sys.argv[1], sys.argv[2]
 stamps = os.path.join(share, "tuxpaint/stamps")
 tux = os.path.join(stamps, "food")
 abc = os.path.join(share, "qabcs/abcs/all/pics/food")
-# (file, species): only photos; drawn pictures of both packages are left out.
-taught = [
-    (f"{tux}/fruit/Apricot_whole.png", "apricot"), (f"{tux}/fruit/apricot.png", "apricot"),
-    (f"{tux}/fruit/Cherry_Stella.png", "cherry"), (f"{tux}/fruit/Strawberry2.png", "strawberry"),
-    (f"{tux}/fruit/strawberry.png", "strawberry"), (f"{tux}/fruit/apple_fuji.png", "apple"),
-    (f"{tux}/fruit/apple_granny_smith.png", "apple"), (f"{tux}/fruit/apple_green.png", "apple"),
-    (f"{tux}/fruit/apple_red.png", "apple"), (f"{tux}/fruit/apple_sierra_beauty.png", "apple"),
-    (f"{tux}/fruit/avocado.png", "avocado"), (f"{tux}/fruit/banana.png", "banana"),
-    (f"{tux}/fruit/grapes.png", "grape"), (f"{tux}/fruit/kiwi.png", "kiwi"),
-    (f"{tux}/fruit/lemon.png", "lemon"), (f"{tux}/fruit/mandarine.png", "mandarin"),
-    (f"{tux}/fruit/mango.png", "mango"), (f"{tux}/fruit/orange.png", "orange"),
-    (f"{tux}/fruit/orange_seville.png", "orange"), (f"{tux}/fruit/sliced_orange.png", "orange"),
-    (f"{tux}/fruit/sliced_lime.png", "lime"), (f"{tux}/fruit/pear.png", "pear"),
-    (f"{tux}/fruit/pineapple.png", "pineapple"), (f"{tux}/fruit/pomegranate.png", "pomegranate"),
-    (f"{tux}/fruit/raspberry.png", "raspberry"), (f"{tux}/vegetables/tomato.png", "tomato"),
-    (f"{abc}/apples.png", "apple"), (f"{abc}/bananas.png", "banana"), (f"{abc}/kiwi.png", "kiwi"),
-    (f"{abc}/pineapple.png", "pineapple"), (f"{abc}/plum.png", "plum"), (f"{abc}/date.png", "date"),
-    (f"{abc}/uglifruit.png", "tangelo"), (f"{stamps}/plants/trees/rambutan.png", "rambutan"),
-]
+# Species: its pictures, Tux Paint's by path under stamps/, qABCs' as
+# `qabcs:NAME`. Only photos: drawn pictures of both packages are left out.
+by_species = {
+    "apple": "food/fruit/apple_fuji food/fruit/apple_granny_smith food/fruit/apple_green "
+             "food/fruit/apple_red food/fruit/apple_sierra_beauty qabcs:apples",
+    "apricot": "food/fruit/Apricot_whole food/fruit/apricot",
+    "avocado": "food/fruit/avocado",
+    "banana": "food/fruit/banana qabcs:bananas",
+    "cherry": "food/fruit/Cherry_Stella",
+    "date": "qabcs:date",
+    "grape": "food/fruit/grapes",
+    "kiwi": "food/fruit/kiwi qabcs:kiwi",
+    "lemon": "food/fruit/lemon",
+    "lime": "food/fruit/sliced_lime",
+    "mandarin": "food/fruit/mandarine",
+    "mango": "food/fruit/mango",
+    "orange": "food/fruit/orange food/fruit/orange_seville food/fruit/sliced_orange",
+    "pear": "food/fruit/pear",
+    "pineapple": "food/fruit/pineapple qabcs:pineapple",
+    "plum": "qabcs:plum",
+    "pomegranate": "food/fruit/pomegranate",
+    "rambutan": "plants/trees/rambutan",
+    "raspberry": "food/fruit/raspberry",
+    "strawberry": "food/fruit/Strawberry2 food/fruit/strawberry",
+    "tangelo": "qabcs:uglifruit",
+    "tomato": "food/vegetables/tomato",
+}
+def picture(name):
+    if name.startswith("qabcs:"):
+        return f"{abc}/{name[len('qabcs:'):]}.png"
+    return f"{stamps}/{name}.png"
+taught = [(picture(n), label) for label, names in by_species.items() for n in names.split()]
 not_taught = [f"{tux}/fruit/cherimoya.png", f"{stamps}/plants/eggplant.png"] + [
     f"{tux}/{d}/{n}.png" for d, names in {
         "vegetables": "broccoli carrot chilepepper corn eggplant garlic garlics lettuce mushroom "
