@@ -3,7 +3,8 @@
 # the default fruit model trained frozen, fine-tuned, and on other backbones,
 # each measured on photos of other store visits (grocery-store-val, never
 # trained on), on held-out groups of the training photos, and on things that
-# are not fruit (scikit-image's and scikit-learn's sample photos).
+# are not fruit (scikit-image's and scikit-learn's sample photos), then on
+# stock photos from another source (bench/stock_photos.sh, OUT/stock).
 #   bench/finetune_quality.sh [OUT_DIR] [config...]
 # configs: default (the default fruit model, scripts/fruit_model.sh: OUT/default,
 #          and its int8 variant's bundle, OUT/default-int8),
@@ -51,4 +52,8 @@ for config in $configs; do
 import json,sys
 rows=[json.loads(l) for l in open('$out/$name.nonfruit.jsonl')]
 print(f'non-fruit answered as a sure fruit: {sum(r[\"sure\"] for r in rows)} of {len(rows)}')"
+  # Photos from another source (bench/stock_photos.sh; built on first use).
+  bundles=("$out/$name")
+  [ "$config" != default ] || bundles+=("$out/$name-int8")
+  bench/stock_photos.sh "$out/stock" "${bundles[@]}"
 done
