@@ -135,9 +135,10 @@ impl Augmenter {
         if self.parts.background && is_studio_shot(&out) {
             let mask = white_background_mask(&out);
             let bg = self.background(w, h, rng);
-            let pile = match self.parts.several && rng.random_bool(0.5) {
-                true => several_fruits(&out, &mask, &bg, rng),
-                false => None,
+            let pile = if self.parts.several && rng.random_bool(0.5) {
+                several_fruits(&out, &mask, &bg, rng)
+            } else {
+                None
             };
             match pile {
                 Some(pile) => out = pile,
@@ -199,7 +200,7 @@ fn luma(p: &Rgb<u8>) -> f32 {
 
 #[cfg(test)]
 mod tests {
-    use super::studio::{several_fruits, white_background_mask};
+    use super::studio::{flood, several_fruits, white_background_mask};
     use super::*;
     use rand::rngs::StdRng;
     use rand::SeedableRng;
@@ -218,32 +219,13 @@ mod tests {
 
     /// Separate blobs of red pixels (4-connectivity).
     fn red_blobs(img: &RgbImage) -> usize {
-        let (w, h) = img.dimensions();
         let red = |p: &Rgb<u8>| p.0[0] > 150 && p.0[1] < 80 && p.0[2] < 80;
-        let mut seen = vec![false; (w * h) as usize];
+        let mut seen = vec![false; (img.width() * img.height()) as usize];
         let mut blobs = 0;
-        for start in 0..w * h {
-            if seen[start as usize] || !red(img.get_pixel(start % w, start / w)) {
-                continue;
-            }
-            blobs += 1;
-            let mut stack = vec![start];
-            seen[start as usize] = true;
-            while let Some(i) = stack.pop() {
-                let (x, y) = (i % w, i / w);
-                let near = [
-                    (x.wrapping_sub(1), y),
-                    (x + 1, y),
-                    (x, y.wrapping_sub(1)),
-                    (x, y + 1),
-                ];
-                for (nx, ny) in near {
-                    let j = ny.wrapping_mul(w).wrapping_add(nx);
-                    if nx < w && ny < h && !seen[j as usize] && red(img.get_pixel(nx, ny)) {
-                        seen[j as usize] = true;
-                        stack.push(j);
-                    }
-                }
+        for (x, y, p) in img.enumerate_pixels() {
+            if red(p) && !seen[(y * img.width() + x) as usize] {
+                blobs += 1;
+                flood(img, &mut seen, [(x, y)], red);
             }
         }
         blobs

@@ -38,38 +38,52 @@ pub fn is_studio_shot(img: &RgbImage) -> bool {
 /// The background of a studio shot: near-white pixels connected to the
 /// border (4-connectivity). `true` marks background.
 pub fn white_background_mask(img: &RgbImage) -> Vec<bool> {
-    let (w, h) = (img.width() as usize, img.height() as usize);
-    let mut mask = vec![false; w * h];
+    let (w, h) = img.dimensions();
+    let mut mask = vec![false; (w * h) as usize];
+    if w > 0 && h > 0 {
+        let border = (0..w)
+            .flat_map(|x| [(x, 0), (x, h - 1)])
+            .chain((0..h).flat_map(|y| [(0, y), (w - 1, y)]));
+        flood(img, &mut mask, border, is_white);
+    }
+    mask
+}
+
+/// Marks in `mask` (row-major, one flag per pixel) every pixel that `keep`
+/// accepts and that is 4-connected to one of `seeds` through such pixels.
+/// Marked pixels are not entered again.
+pub(super) fn flood(
+    img: &RgbImage,
+    mask: &mut [bool],
+    seeds: impl IntoIterator<Item = (u32, u32)>,
+    keep: impl Fn(&Rgb<u8>) -> bool,
+) {
+    let (w, h) = img.dimensions();
     let mut stack = Vec::new();
-    let seed = |x: usize, y: usize, mask: &mut Vec<bool>, stack: &mut Vec<(usize, usize)>| {
-        if !mask[y * w + x] && is_white(img.get_pixel(x as u32, y as u32)) {
-            mask[y * w + x] = true;
+    let enter = |x: u32, y: u32, mask: &mut [bool], stack: &mut Vec<(u32, u32)>| {
+        let i = (y * w + x) as usize;
+        if !mask[i] && keep(img.get_pixel(x, y)) {
+            mask[i] = true;
             stack.push((x, y));
         }
     };
-    for x in 0..w {
-        seed(x, 0, &mut mask, &mut stack);
-        seed(x, h.saturating_sub(1), &mut mask, &mut stack);
-    }
-    for y in 0..h {
-        seed(0, y, &mut mask, &mut stack);
-        seed(w.saturating_sub(1), y, &mut mask, &mut stack);
+    for (x, y) in seeds {
+        enter(x, y, mask, &mut stack);
     }
     while let Some((x, y)) = stack.pop() {
         if x > 0 {
-            seed(x - 1, y, &mut mask, &mut stack);
+            enter(x - 1, y, mask, &mut stack);
         }
         if x + 1 < w {
-            seed(x + 1, y, &mut mask, &mut stack);
+            enter(x + 1, y, mask, &mut stack);
         }
         if y > 0 {
-            seed(x, y - 1, &mut mask, &mut stack);
+            enter(x, y - 1, mask, &mut stack);
         }
         if y + 1 < h {
-            seed(x, y + 1, &mut mask, &mut stack);
+            enter(x, y + 1, mask, &mut stack);
         }
     }
-    mask
 }
 
 /// A generated background: a gradient between two random colours, noise,
