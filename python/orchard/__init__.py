@@ -92,7 +92,7 @@ def extract(
     with_mean: bool = False,
     keep_features: bool = False,
     model: str = "mobilenet_v2",
-    glob: str = "*.jpg,*.jpeg,*.png",
+    glob: str = "*.jpg,*.jpeg,*.png,*.webp",
     overwrite: bool = False,
     resume: bool = False,
     fast_decode: bool = False,
@@ -152,7 +152,7 @@ def extract(
 
 
 def list_photos(
-    location: PathLike, *, glob: str = "*.jpg,*.jpeg,*.png", **storage: Any
+    location: PathLike, *, glob: str = "*.jpg,*.jpeg,*.png,*.webp", **storage: Any
 ) -> pa.Table:
     """The photos ``extract`` would read under ``location`` (a folder or an
     ``s3://``/``gs://``/``az://`` prefix): a table of ``path``, ``label``
@@ -264,7 +264,7 @@ class Classifier:
         threads: Optional[int] = None,
         exact_decode: bool = False,
         tta: int = 1,
-        glob: str = "*.jpg,*.jpeg,*.png",
+        glob: str = "*.jpg,*.jpeg,*.png,*.webp",
         **storage: Any,
     ) -> "Classifier":
         """Loads the bundle in ``dir``; its feature model must be installed

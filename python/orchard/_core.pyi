@@ -31,7 +31,7 @@ def extract(
     with_mean: bool = False,
     keep_features: bool = False,
     model: str = "mobilenet_v2",
-    glob: str = "*.jpg,*.jpeg,*.png",
+    glob: str = "*.jpg,*.jpeg,*.png,*.webp",
     overwrite: bool = False,
     resume: bool = False,
     fast_decode: bool = False,
@@ -77,7 +77,7 @@ class Classifier:
         threads: Optional[int] = None,
         exact_decode: bool = False,
         tta: int = 1,
-        glob: str = "*.jpg,*.jpeg,*.png",
+        glob: str = "*.jpg,*.jpeg,*.png,*.webp",
         storage: Optional[str] = None,
     ) -> "Classifier": ...
     @property
@@ -87,5 +87,5 @@ class Classifier:
     def identify_json(self, photos: List[str], top: int = 3) -> str:
         """The answers of ``orchard identify --format jsonl`` as a JSON array."""
 
-def list_photos(location: str, glob: str = "*.jpg,*.jpeg,*.png", storage: Optional[str] = None) -> pa.Table:
+def list_photos(location: str, glob: str = "*.jpg,*.jpeg,*.png,*.webp", storage: Optional[str] = None) -> pa.Table:
     """``(path, label, size)`` of every photo under ``location``."""

@@ -1,7 +1,8 @@
 """EXIF fixtures for the kept-uploads tests (Pillow).
 
 Usage:
-  exif_fixture.py add SRC DST      SRC re-saved as DST with EXIF: a GPS block
+  exif_fixture.py add SRC DST      SRC re-saved as DST (JPEG, or WebP when DST
+                                   ends in .webp) with EXIF: a GPS block
                                    (48.8584 N, 2.2945 E), Make/Model/Artist
                                    and Orientation 1
   exif_fixture.py inspect FILE     prints {"format", "gps", "exif_tags", "size"}
@@ -22,7 +23,10 @@ def add(src: str, dst: str) -> None:
     exif[0x0112] = 1  # Orientation
     gps = {1: "N", 2: (48.0, 51.0, 30.24), 3: "E", 4: (2.0, 17.0, 40.2)}
     exif[0x8825] = gps
-    img.save(dst, "JPEG", quality=92, exif=exif.tobytes())
+    if dst.endswith(".webp"):
+        img.save(dst, "WEBP", quality=92, exif=exif.tobytes())
+    else:
+        img.save(dst, "JPEG", quality=92, exif=exif.tobytes())
 
 
 def inspect(path: str) -> None:

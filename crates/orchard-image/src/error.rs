@@ -41,15 +41,15 @@ pub enum ImageError {
     #[error("empty input (0 bytes)")]
     Empty,
 
-    /// The bytes are a known image format other than JPEG or PNG.
-    #[error("unsupported image format {format} (only JPEG and PNG are supported)")]
+    /// The bytes are a known image format other than JPEG, PNG or WebP.
+    #[error("unsupported image format {format} (only JPEG, PNG and WebP are supported)")]
     UnsupportedFormat {
         /// Name of the detected format, e.g. `"GIF"` or `"HEIF/HEIC"`.
         format: &'static str,
     },
 
     /// The bytes match no known image signature.
-    #[error("not a JPEG or PNG (starts with bytes {prefix})")]
+    #[error("not a JPEG, PNG or WebP (starts with bytes {prefix})")]
     UnknownFormat {
         /// The first bytes in hex, with an ASCII rendering.
         prefix: String,
@@ -83,7 +83,7 @@ pub enum ImageError {
     /// The data ends before the image is complete.
     #[error("truncated {format} data ({detail})")]
     Truncated {
-        /// `"JPEG"` or `"PNG"`.
+        /// `"JPEG"`, `"PNG"` or `"WebP"`.
         format: &'static str,
         /// Where the data ran out.
         detail: String,
@@ -92,7 +92,7 @@ pub enum ImageError {
     /// The data is malformed.
     #[error("corrupt {format} data: {reason}")]
     Corrupt {
-        /// `"JPEG"` or `"PNG"`.
+        /// `"JPEG"`, `"PNG"` or `"WebP"`.
         format: &'static str,
         /// What the decoder objected to.
         reason: String,
@@ -102,7 +102,7 @@ pub enum ImageError {
     /// (e.g. arithmetic-coded JPEG, 12-bit JPEG).
     #[error("unsupported {format} feature: {reason}")]
     UnsupportedFeature {
-        /// `"JPEG"` or `"PNG"`.
+        /// `"JPEG"`, `"PNG"` or `"WebP"`.
         format: &'static str,
         /// The feature.
         reason: String,
@@ -112,7 +112,7 @@ pub enum ImageError {
     /// [`crate::DecodeOptions::max_pixels`].
     #[error("{format} decoder memory limit exceeded: {reason}")]
     MemoryLimit {
-        /// `"JPEG"` or `"PNG"`.
+        /// `"JPEG"`, `"PNG"` or `"WebP"`.
         format: &'static str,
         /// What exceeded the limit.
         reason: String,

@@ -17,14 +17,18 @@ pub enum SourceFormat {
     Jpeg,
     /// PNG (including APNG, whose default image is used).
     Png,
+    /// WebP: lossy (VP8), lossless (VP8L) or extended (VP8X: alpha, EXIF;
+    /// an animation's first frame is used).
+    WebP,
 }
 
 impl SourceFormat {
-    /// `"JPEG"` or `"PNG"`.
+    /// `"JPEG"`, `"PNG"` or `"WebP"`.
     pub fn name(self) -> &'static str {
         match self {
             SourceFormat::Jpeg => "JPEG",
             SourceFormat::Png => "PNG",
+            SourceFormat::WebP => "WebP",
         }
     }
 }
@@ -73,6 +77,9 @@ pub(crate) fn read_header(bytes: &[u8]) -> Result<Header, ImageError> {
     if bytes.starts_with(PNG_SIGNATURE) {
         return parse_png(bytes);
     }
+    if bytes.len() >= 12 && &bytes[0..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
+        return parse_webp(bytes);
+    }
     match other_format(bytes) {
         Some(format) => Err(ImageError::UnsupportedFormat { format }),
         None => Err(ImageError::UnknownFormat {
@@ -87,9 +94,6 @@ fn other_format(b: &[u8]) -> Option<&'static str> {
     let starts = |sig: &[u8]| b.starts_with(sig);
     if starts(b"GIF87a") || starts(b"GIF89a") {
         return Some("GIF");
-    }
-    if b.len() >= 12 && &b[0..4] == b"RIFF" && &b[8..12] == b"WEBP" {
-        return Some("WebP");
     }
     if starts(b"II*\0") || starts(b"MM\0*") {
         return Some("TIFF");
@@ -191,6 +195,74 @@ fn parse_png(b: &[u8]) -> Result<Header, ImageError> {
         height,
         color,
         bit_depth,
+        scan_start: 0,
+    })
+}
+
+fn le24(b: &[u8], at: usize) -> Option<u32> {
+    let s = b.get(at..at.checked_add(3)?)?;
+    Some(u32::from_le_bytes([s[0], s[1], s[2], 0]))
+}
+
+/// The size and colour model from a WebP's first chunk: `VP8X` (extended:
+/// canvas size, alpha flag), `VP8L` (lossless: packed 14-bit sizes, alpha
+/// hint) or `VP8 ` (lossy: key frame header, no alpha).
+fn parse_webp(b: &[u8]) -> Result<Header, ImageError> {
+    let truncated = || ImageError::Truncated {
+        format: "WebP",
+        detail: format!("{} bytes, ends inside the first chunk's header", b.len()),
+    };
+    let corrupt = |reason: &str| ImageError::Corrupt {
+        format: "WebP",
+        reason: reason.into(),
+    };
+    // "RIFF" size "WEBP" | fourcc(4) size(4) payload at 20.
+    let fourcc = b.get(12..16).ok_or_else(truncated)?;
+    let (width, height, alpha) = match fourcc {
+        b"VP8X" => {
+            let flags = *b.get(20).ok_or_else(truncated)?;
+            let width = le24(b, 24).ok_or_else(truncated)? + 1;
+            let height = le24(b, 27).ok_or_else(truncated)? + 1;
+            (width, height, flags & 0x10 != 0)
+        }
+        b"VP8L" => {
+            if *b.get(20).ok_or_else(truncated)? != 0x2F {
+                return Err(corrupt("lossless bitstream without its 0x2F signature"));
+            }
+            let bits = b.get(21..25).ok_or_else(truncated)?;
+            let bits = u32::from_le_bytes([bits[0], bits[1], bits[2], bits[3]]);
+            (
+                (bits & 0x3FFF) + 1,
+                ((bits >> 14) & 0x3FFF) + 1,
+                bits & (1 << 28) != 0,
+            )
+        }
+        b"VP8 " => {
+            let frame = b.get(20..30).ok_or_else(truncated)?;
+            if frame[0] & 1 != 0 || frame[3..6] != [0x9D, 0x01, 0x2A] {
+                return Err(corrupt("lossy bitstream does not start with a key frame"));
+            }
+            let width = u32::from(u16::from_le_bytes([frame[6], frame[7]]) & 0x3FFF);
+            let height = u32::from(u16::from_le_bytes([frame[8], frame[9]]) & 0x3FFF);
+            (width, height, false)
+        }
+        _ => {
+            return Err(corrupt(&format!(
+                "first chunk is {:?}, not VP8, VP8L or VP8X",
+                String::from_utf8_lossy(fourcc)
+            )))
+        }
+    };
+    Ok(Header {
+        format: SourceFormat::WebP,
+        width,
+        height,
+        color: if alpha {
+            SourceColor::Rgba
+        } else {
+            SourceColor::Rgb
+        },
+        bit_depth: 8,
         scan_start: 0,
     })
 }

@@ -5,7 +5,7 @@
 //! `img_to_array(Image.open(BytesIO(b)).resize((224, 224)))` followed by
 //! `preprocess_input`:
 //!
-//! 1. [`decode_rgb8`]: JPEG/PNG sniffed from the content, pixel budget checked
+//! 1. [`decode_rgb8`]: JPEG/PNG/WebP sniffed from the content, pixel budget checked
 //!    on the header before decoding, EXIF orientation applied, everything
 //!    converted to 8-bit RGB (alpha over white);
 //! 2. [`resize_rgb8`] / [`Resizer`]: bit-exact port of Pillow's default

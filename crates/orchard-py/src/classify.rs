@@ -42,7 +42,7 @@ impl Classifier {
     #[staticmethod]
     #[pyo3(signature = (
         dir, *, model = None, unsure_below = None, threads = None, exact_decode = false,
-        tta = 1, glob = "*.jpg,*.jpeg,*.png", storage = None
+        tta = 1, glob = "*.jpg,*.jpeg,*.png,*.webp", storage = None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn load(

@@ -27,7 +27,7 @@ use crate::process::{self, ProcessModels};
 #[pyo3(signature = (
     src, dst = None, *, pca_k = 100, pca_variance = None, standardize = false,
     with_mean = false, keep_features = false, model = "mobilenet_v2",
-    glob = "*.jpg,*.jpeg,*.png", overwrite = false, resume = false, fast_decode = false,
+    glob = "*.jpg,*.jpeg,*.png,*.webp", overwrite = false, resume = false, fast_decode = false,
     threads = None, batch_size = 32, storage = None
 ))]
 #[allow(clippy::too_many_arguments)]

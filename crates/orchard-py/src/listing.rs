@@ -15,7 +15,7 @@ use crate::errors::{self, OrchardError};
 
 /// `(path, label, size)` of every photo under `location` matching `glob`.
 #[pyfunction]
-#[pyo3(signature = (location, glob = "*.jpg,*.jpeg,*.png", storage = None))]
+#[pyo3(signature = (location, glob = "*.jpg,*.jpeg,*.png,*.webp", storage = None))]
 pub fn list_photos<'py>(
     py: Python<'py>,
     location: &str,

@@ -204,7 +204,7 @@ async fn upload(state: &Arc<AppState>, req: Request) -> Result<Upload, Response>
     if !accepted {
         return Err(error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            format!("unsupported Content-Type `{content_type}`: send image/jpeg or image/png, or multipart/form-data with a `photo` field"),
+            format!("unsupported Content-Type `{content_type}`: send image/jpeg, image/png or image/webp, or multipart/form-data with a `photo` field"),
         ));
     }
     let bytes = Bytes::from_request(req, state)

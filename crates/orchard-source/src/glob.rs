@@ -4,8 +4,8 @@ use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 
 use crate::SourceError;
 
-/// The default filter: JPEG and PNG photos, any case.
-pub const DEFAULT_GLOB: &str = "*.jpg,*.jpeg,*.png";
+/// The default filter: JPEG, PNG and WebP photos, any case.
+pub const DEFAULT_GLOB: &str = "*.jpg,*.jpeg,*.png,*.webp";
 
 /// A case-insensitive, comma-separated list of glob patterns.
 ///

@@ -14,7 +14,7 @@ mod options;
 mod storage;
 
 pub use error::{SourceError, StoreAction};
-pub use glob::PhotoGlob;
+pub use glob::{PhotoGlob, DEFAULT_GLOB};
 pub use label::{label_of, LabelIndex};
 pub use listing::{list_photos, Listing, ListingProblem, PhotoEntry};
 pub use location::Location;

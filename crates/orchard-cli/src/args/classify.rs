@@ -8,7 +8,7 @@ use orchard_image::{DecodeOptions, DEFAULT_MAX_PIXELS};
 use super::common::{ModelArgs, StorageArgs};
 
 /// Default photo pattern of the classify commands (as extract's).
-pub const GLOB: &str = "*.jpg,*.jpeg,*.png";
+pub const GLOB: &str = orchard_source::DEFAULT_GLOB;
 
 /// `orchard train`.
 #[derive(Debug, Clone, Args)]

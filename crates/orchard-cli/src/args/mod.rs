@@ -162,7 +162,7 @@ pub struct ExtractArgs {
     #[arg(long)]
     pub keep_features: bool,
     /// Comma-separated, case-insensitive globs of files to read.
-    #[arg(long, default_value = "*.jpg,*.jpeg,*.png")]
+    #[arg(long, default_value = GLOB)]
     pub glob: String,
     /// Reuse this _labels.json (new labels get new indexes).
     #[arg(long)]

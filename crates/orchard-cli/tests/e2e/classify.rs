@@ -102,6 +102,11 @@ fn trains_on_an_extraction_output_and_identifies_photos() {
     )
     .unwrap();
     std::fs::write(photos.join("c_broken.jpg"), b"not a photo at all").unwrap();
+    // A photo from the web, as WebP (lossless here: same pixels).
+    let lemon = image::open(sample_dir().join("lemon/0_100.jpg"))
+        .unwrap()
+        .to_rgb8();
+    lemon.save(photos.join("d_lemon.webp")).unwrap();
     let identified = orchard(&[
         "identify",
         model.to_str().unwrap(),
@@ -111,10 +116,14 @@ fn trains_on_an_extraction_output_and_identifies_photos() {
     ]);
     assert_ok(&identified);
     let lines = jsonl(&identified);
-    assert_eq!(lines.len(), 3, "{}", stdout(&identified));
+    assert_eq!(lines.len(), 4, "{}", stdout(&identified));
     assert_eq!(lines[0]["label"], "lemon");
     assert_eq!(lines[1]["label"], "raspberry");
-    for line in &lines[..2] {
+    assert!(lines[3]["path"].as_str().unwrap().ends_with("d_lemon.webp"));
+    assert_eq!(lines[3]["label"], "lemon", "{}", lines[3]);
+    let p = |line: &serde_json::Value| line["probability"].as_f64().unwrap();
+    assert!((p(&lines[3]) - p(&lines[0])).abs() < 0.05, "{lines:?}");
+    for line in [&lines[0], &lines[1], &lines[3]] {
         assert_eq!(line["sure"], true, "{line}");
         assert!(line["probability"].as_f64().unwrap() > 0.5);
         assert_eq!(line["top"].as_array().unwrap().len(), 3);
@@ -233,10 +242,11 @@ fn trains_on_an_extraction_output_and_identifies_photos() {
     ]);
     assert_ok(&identified);
     let lines = jsonl(&identified);
-    assert_eq!(lines.len(), 3, "{}", stdout(&identified));
+    assert_eq!(lines.len(), 4, "{}", stdout(&identified));
     assert_eq!(lines[0]["label"], "lemon");
     assert_eq!(lines[1]["label"], "raspberry");
     assert!(lines[2]["error"].is_string(), "{}", lines[2]);
+    assert_eq!(lines[3]["label"], "lemon", "{}", lines[3]);
     let refused = orchard(&["evaluate", model.to_str().unwrap(), "--tta", "9", "x"]);
     assert!(!refused.status.success());
     assert!(

@@ -24,7 +24,7 @@ fn consent_keeps_a_stripped_photo_and_the_person_can_correct_see_and_erase_it() 
         small_model(),
         &["--keep-uploads", kept.to_str().unwrap()],
     );
-    let lemon = photo_with_gps(tmp.path(), "lemon/0_100.jpg");
+    let lemon = photo_with_gps(tmp.path(), "lemon/0_100.jpg", "jpg");
     assert!(contains(&lemon, b"OrchardTestPhone"));
 
     // Without consent: answered, and nothing reaches disk.
@@ -221,7 +221,7 @@ fn keeps_uploads_in_s3_within_the_allowed_regions() {
             "eu-*",
         ],
     );
-    let apple = photo_with_gps(tmp.path(), "apple/0_100.jpg");
+    let apple = photo_with_gps(tmp.path(), "apple/0_100.jpg", "jpg");
     let plain = server.identify_form(&apple, false);
     assert!(plain.get("receipt").is_none());
     assert!(s3.keys("kept-eu", "").is_empty(), "nothing without consent");

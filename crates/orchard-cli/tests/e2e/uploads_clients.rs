@@ -1,5 +1,6 @@
 //! Kept uploads as their clients meet them: the phone page's consent and
-//! feedback in headless Chromium, and Schemathesis against `/openapi.json`.
+//! feedback in headless Chromium, a WebP saved from the web, and
+//! Schemathesis against `/openapi.json`.
 
 use std::path::Path;
 use std::process::Command;
@@ -52,6 +53,46 @@ fn the_phone_page_asks_consent_and_takes_feedback_in_headless_chromium() {
     assert_eq!(record["feedback"]["label"], "mango", "{record}");
     assert_eq!(record["feedback"]["confirmed"], false, "{record}");
     assert!(std::fs::read(&screenshot).unwrap().starts_with(b"\x89PNG"));
+}
+
+/// A WebP photo saved from the web, with GPS in its EXIF: answered as its
+/// JPEG is, and with consent kept as WebP without the metadata.
+#[test]
+fn a_webp_from_the_web_is_answered_and_kept_without_its_metadata() {
+    let tmp = tempfile::tempdir().unwrap();
+    let kept = tmp.path().join("kept");
+    let server = serve_uploads(&["--keep-uploads", kept.to_str().unwrap()], &[]);
+    let jpeg = std::fs::read(sample_dir().join("lemon/0_100.jpg")).unwrap();
+    let webp = photo_with_gps(tmp.path(), "lemon/0_100.jpg", "webp");
+    assert!(webp.starts_with(b"RIFF") && contains(&webp, b"OrchardTestPhone"));
+
+    let from_jpeg = server.post("/v1/identify", "image/jpeg", &jpeg).json();
+    let reply = server.post("/v1/identify", "image/webp", &webp);
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let answer = reply.json();
+    assert_eq!(answer["label"], "lemon", "{answer}");
+    let p = |a: &serde_json::Value| a["top"][0]["probability"].as_f64().unwrap();
+    assert!(
+        (p(&answer) - p(&from_jpeg)).abs() < 0.05,
+        "{answer} {from_jpeg}"
+    );
+    assert!(files_under(&kept).is_empty());
+
+    let receipt = receipt_of(&server.identify_form(&webp, true));
+    let stored = kept.join(&receipt).join("photo.webp");
+    let exif = exif_of(&stored);
+    assert_eq!(exif["format"], "WEBP", "{exif}");
+    assert_eq!(exif["gps"], false, "{exif}");
+    assert_eq!(exif["exif_tags"], serde_json::json!([]), "{exif}");
+    assert_eq!(exif["size"], serde_json::json!([100, 100]));
+    let bytes = std::fs::read(&stored).unwrap();
+    for secret in [&b"OrchardTestPhone"[..], b"Alice", b"Model-Secret-42"] {
+        assert!(!contains(&bytes, secret));
+    }
+    let got = server.request("GET", &format!("/v1/uploads/{receipt}/photo"), &[], b"");
+    assert_eq!(got.status, 200);
+    assert_eq!(got.header("content-type"), Some("image/webp"), "{got:?}");
+    assert_eq!(got.body, bytes);
 }
 
 /// Schemathesis (from PyPI, in the project's .venv) against `/openapi.json`

@@ -19,7 +19,7 @@ pub struct ExtractOptions {
     pub input: String,
     /// Where the result goes.
     pub output: String,
-    /// Which files are photos (`*.jpg,*.jpeg,*.png`).
+    /// Which files are photos (`*.jpg,*.jpeg,*.png,*.webp`).
     pub glob: String,
     /// An existing `_labels.json` to reuse (new labels are appended).
     pub labels: Option<String>,

@@ -6,6 +6,7 @@ use std::io::Cursor;
 
 use image::codecs::jpeg::JpegDecoder;
 use image::codecs::png::PngDecoder;
+use image::codecs::webp::WebPDecoder;
 use image::metadata::Orientation;
 use image::{ColorType, ImageDecoder};
 
@@ -42,6 +43,10 @@ pub(super) fn run_decoder(
         }
         SourceFormat::Png => {
             let dec = PngDecoder::with_limits(Cursor::new(bytes), opts.limits()).map_err(map)?;
+            read_all(dec, fmt, opts, buf, None::<fn(&mut Vec<u8>) -> _>)
+        }
+        SourceFormat::WebP => {
+            let dec = WebPDecoder::new(Cursor::new(bytes)).map_err(map)?;
             read_all(dec, fmt, opts, buf, None::<fn(&mut Vec<u8>) -> _>)
         }
     }

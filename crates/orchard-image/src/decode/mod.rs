@@ -1,4 +1,4 @@
-//! Decoding JPEG/PNG bytes to packed 8-bit RGB, with a pixel budget checked
+//! Decoding JPEG/PNG/WebP bytes to packed 8-bit RGB, with a pixel budget checked
 //! before decoding, EXIF orientation and alpha composited over white.
 //!
 //! Colour conversions to 8-bit RGB (all exact integer arithmetic):
@@ -6,7 +6,7 @@
 //! * grayscale: the value is copied to R, G and B (as PIL's `convert('RGB')`);
 //! * 16-bit samples: the high byte, `v >> 8` (as Pillow, which reads 16-bit
 //!   RGB PNGs with raw mode `RGB;16B`); at most 1 level below `round(v/257)`;
-//! * alpha (gray+alpha, RGBA, palette with `tRNS`): composited over white,
+//! * alpha (gray+alpha, RGBA, palette with `tRNS`, WebP alpha): composited over white,
 //!   `out = round((c·a + 255·(255 − a)) / 255)`, computed as
 //!   `(c·a + 255·(255 − a) + 127) / 255` in integers (255 is odd, so there are
 //!   no ties). Fully transparent pixels become white, opaque ones are
@@ -129,7 +129,7 @@ pub struct ImageInfo {
     pub resized: bool,
 }
 
-/// Decode JPEG or PNG bytes to 8-bit RGB.
+/// Decode JPEG, PNG or WebP bytes to 8-bit RGB.
 ///
 /// The format is sniffed from the content. The declared size is checked
 /// against `opts.max_pixels` before decoding. EXIF orientation is applied

@@ -38,7 +38,7 @@ pub struct UploadStore {
 pub struct KeptPhoto {
     /// The bytes, metadata stripped.
     pub bytes: Vec<u8>,
-    /// `image/jpeg` or `image/png`.
+    /// `image/jpeg`, `image/png` or `image/webp`.
     pub content_type: &'static str,
 }
 
@@ -141,10 +141,10 @@ impl UploadStore {
             .await?;
         Ok(bytes.map(|bytes| KeptPhoto {
             bytes,
-            content_type: if record.photo.ends_with(".png") {
-                "image/png"
-            } else {
-                "image/jpeg"
+            content_type: match record.photo.rsplit_once('.').map(|(_, ext)| ext) {
+                Some("png") => "image/png",
+                Some("webp") => "image/webp",
+                _ => "image/jpeg",
             },
         }))
     }

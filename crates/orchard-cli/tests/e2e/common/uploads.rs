@@ -50,9 +50,12 @@ pub fn multipart(photo: &[u8], consent: bool) -> (String, Vec<u8>) {
     (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
-/// A sample photo re-saved with EXIF: GPS, make, model, artist.
-pub fn photo_with_gps(dir: &Path, sample: &str) -> Vec<u8> {
-    let out = dir.join(format!("gps-{}", sample.replace('/', "-")));
+/// A sample photo re-saved with EXIF (GPS, make, model, artist) as
+/// `format`: `jpg` or `webp`.
+pub fn photo_with_gps(dir: &Path, sample: &str, format: &str) -> Vec<u8> {
+    let stem = sample.replace('/', "-");
+    let stem = stem.rsplit_once('.').map_or(stem.as_str(), |(s, _)| s);
+    let out = dir.join(format!("gps-{stem}.{format}"));
     run_python_script(
         "exif_fixture.py",
         &[
@@ -71,9 +74,11 @@ pub fn exif_of(file: &Path) -> serde_json::Value {
     serde_json::from_str(out.trim()).unwrap()
 }
 
-/// Whether `bytes` hold a JPEG or PNG signature anywhere.
+/// Whether `bytes` hold a JPEG, PNG or WebP signature anywhere.
 pub fn holds_image_bytes(bytes: &[u8]) -> bool {
-    contains(bytes, &[0xFF, 0xD8, 0xFF]) || contains(bytes, b"\x89PNG")
+    contains(bytes, &[0xFF, 0xD8, 0xFF])
+        || contains(bytes, b"\x89PNG")
+        || contains(bytes, b"WEBPVP8")
 }
 
 /// The receipt of an answer given with consent.

@@ -11,17 +11,22 @@
 //!   is written back, so the stored copy is seen (and trained on) upright.
 //! * PNG: `eXIf`, `tEXt`, `zTXt`, `iTXt` and `tIME` chunks go, and anything
 //!   after `IEND`.
+//! * WebP: `EXIF` and `XMP ` chunks go, with any chunk the format does not
+//!   define and anything after the RIFF container; the orientation is kept
+//!   as in a JPEG (see [`webp`]).
+
+mod webp;
 
 /// Why a photo could not be stripped.
 #[derive(Debug, thiserror::Error)]
 pub enum StripError {
-    /// Neither JPEG nor PNG.
-    #[error("the photo is neither JPEG nor PNG, so it cannot be stored")]
+    /// Not a JPEG, PNG or WebP.
+    #[error("the photo is not a JPEG, PNG or WebP, so it cannot be stored")]
     UnknownFormat,
     /// The container is damaged.
     #[error("the photo's {format} structure is damaged at byte {at}: {what}")]
     Damaged {
-        /// JPEG or PNG.
+        /// JPEG, PNG or WebP.
         format: &'static str,
         /// Offset of the damage.
         at: usize,
@@ -35,11 +40,11 @@ pub enum StripError {
 pub struct Stripped {
     /// The photo's bytes.
     pub bytes: Vec<u8>,
-    /// `jpg` or `png`.
+    /// `jpg`, `png` or `webp`.
     pub extension: &'static str,
 }
 
-/// `photo` (JPEG or PNG) without metadata (see the module docs).
+/// `photo` (JPEG, PNG or WebP) without metadata (see the module docs).
 pub fn strip_metadata(photo: &[u8]) -> Result<Stripped, StripError> {
     if photo.starts_with(&[0xFF, 0xD8]) {
         Ok(Stripped {
@@ -50,6 +55,11 @@ pub fn strip_metadata(photo: &[u8]) -> Result<Stripped, StripError> {
         Ok(Stripped {
             bytes: strip_png(photo)?,
             extension: "png",
+        })
+    } else if webp::is_webp(photo) {
+        Ok(Stripped {
+            bytes: webp::strip_webp(photo)?,
+            extension: "webp",
         })
     } else {
         Err(StripError::UnknownFormat)
@@ -200,6 +210,17 @@ fn tiff_orientation(tiff: &[u8]) -> Option<u16> {
 
 /// An `APP1` segment whose EXIF holds the orientation tag and nothing else.
 fn orientation_exif(orientation: u16) -> Vec<u8> {
+    let tiff = orientation_tiff(orientation);
+    let mut segment = vec![0xFF, 0xE1];
+    let len = (2 + 6 + tiff.len()) as u16;
+    segment.extend_from_slice(&len.to_be_bytes());
+    segment.extend_from_slice(b"Exif\0\0");
+    segment.extend_from_slice(&tiff);
+    segment
+}
+
+/// A TIFF header and one IFD holding the orientation tag and nothing else.
+fn orientation_tiff(orientation: u16) -> Vec<u8> {
     let mut tiff = Vec::new();
     tiff.extend_from_slice(b"MM\0\x2a\0\0\0\x08"); // big-endian, IFD0 at 8
     tiff.extend_from_slice(&1u16.to_be_bytes()); // one entry
@@ -209,12 +230,7 @@ fn orientation_exif(orientation: u16) -> Vec<u8> {
     tiff.extend_from_slice(&orientation.to_be_bytes());
     tiff.extend_from_slice(&[0, 0]); // padding of the value field
     tiff.extend_from_slice(&0u32.to_be_bytes()); // no next IFD
-    let mut segment = vec![0xFF, 0xE1];
-    let len = (2 + 6 + tiff.len()) as u16;
-    segment.extend_from_slice(&len.to_be_bytes());
-    segment.extend_from_slice(b"Exif\0\0");
-    segment.extend_from_slice(&tiff);
-    segment
+    tiff
 }
 
 fn strip_png(photo: &[u8]) -> Result<Vec<u8>, StripError> {
