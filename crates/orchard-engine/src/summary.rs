@@ -342,11 +342,14 @@ mod tests {
     #[test]
     fn reasons_group_photos_by_what_went_wrong() {
         let a = reason_of(
-            "/in/pear/broken.png: not a JPEG or PNG",
+            "/in/pear/broken.png: not a JPEG, PNG or WebP",
             "/in/pear/broken.png",
         );
-        let b = reason_of("/in/apple/bad.png: not a JPEG or PNG", "/in/apple/bad.png");
-        assert_eq!(a, "not a JPEG or PNG");
+        let b = reason_of(
+            "/in/apple/bad.png: not a JPEG, PNG or WebP",
+            "/in/apple/bad.png",
+        );
+        assert_eq!(a, "not a JPEG, PNG or WebP");
         assert_eq!(a, b);
         let long = reason_of(&"x".repeat(500), "/p.jpg");
         assert_eq!(long.chars().count(), 161);

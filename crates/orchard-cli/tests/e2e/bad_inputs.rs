@@ -105,6 +105,16 @@ fn build_corpus(dir: &Path) -> Corpus {
         Expect::Row(Some("kinds")),
     );
     add(
+        "kinds/lossy.webp",
+        &fixture("photo_lossy.webp"),
+        Expect::Row(Some("kinds")),
+    );
+    add(
+        "kinds/exif_rotated.webp",
+        &fixture("orient6.webp"),
+        Expect::Row(Some("kinds")),
+    );
+    add(
         "kinds/png_named.jpg",
         &fixture("gray.png"),
         Expect::Row(Some("kinds")),
@@ -143,7 +153,13 @@ fn build_corpus(dir: &Path) -> Corpus {
     add(
         "bad/text.jpg",
         b"hello, this is not a photo\n",
-        Expect::Error("decode", "not a JPEG or PNG"),
+        Expect::Error("decode", "not a JPEG, PNG or WebP"),
+    );
+    let webp = fixture("photo_lossy.webp");
+    add(
+        "bad/truncated.webp",
+        &webp[..webp.len() / 2],
+        Expect::Error("decode", "WebP"),
     );
     add("bad/gif.jpg", b"GIF89a\x01\x00\x01\x00\x80\x00\x00\xff\xff\xff\x00\x00\x00!\xf9\x04\x00\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;", Expect::Error("decode", "unsupported image format GIF"));
     add(

@@ -58,13 +58,13 @@ fn summary() -> OutputSummary {
         complete: true,
         error_groups: vec![ErrorGroup {
             stage: "decode".into(),
-            reason: "not a JPEG or PNG".into(),
+            reason: "not a JPEG, PNG or WebP".into(),
             count: 2,
         }],
         errors: vec![ErrorRow {
             path: "/in/Apple/<bad>.jpg".into(),
             stage: "decode".into(),
-            message: "not a JPEG or PNG".into(),
+            message: "not a JPEG, PNG or WebP".into(),
         }],
         errors_total: 2,
         rows_per_label: BTreeMap::from([
