@@ -89,7 +89,7 @@ pub fn open_input(
             tracing::warn!(path = %problem.path, reason = %problem.reason, "could not list");
         }
         if listing.photos.is_empty() {
-            bail!("no photos matching {} under {input}", glob.as_str());
+            bail!(listing.no_photos_message(glob, input));
         }
         let location = Arc::new(location);
         Ok(Input::Photos(

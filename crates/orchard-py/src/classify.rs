@@ -174,10 +174,9 @@ impl Classifier {
                 .block_on(list_photos(&location, &self.glob))
                 .map_err(errors::source)?;
             if listing.photos.is_empty() {
-                return Err(UsageError::new_err(format!(
-                    "no photos matching {} under {input}",
-                    self.glob.as_str()
-                )));
+                return Err(UsageError::new_err(
+                    listing.no_photos_message(&self.glob, input),
+                ));
             }
             paths.extend(listing.photos.into_iter().map(|p| p.path));
         }

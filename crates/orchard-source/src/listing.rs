@@ -1,5 +1,7 @@
 //! Recursive listing of a location into photo entries.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use object_store::path::Path;
@@ -45,6 +47,9 @@ pub struct Listing {
     pub problems: Vec<ListingProblem>,
     /// Objects seen that did not match the glob or are hidden.
     pub skipped: u64,
+    /// Of the skipped objects, those not hidden (the glob left them out), by
+    /// lower-cased extension (`".heic"`; `""` for a name without one).
+    pub left_out: BTreeMap<String, u64>,
 }
 
 impl Listing {
@@ -56,6 +61,42 @@ impl Listing {
             .filter_map(|p| p.label.as_deref())
             .collect();
         set.into_iter().map(str::to_string).collect()
+    }
+
+    /// What to tell a user who found no photo under `input` with `glob`:
+    /// which files the glob left out there, if any, and what to do.
+    pub fn no_photos_message(&self, glob: &PhotoGlob, input: &str) -> String {
+        let mut message = format!("no photos matching {} under {input}", glob.as_str());
+        if !self.left_out.is_empty() {
+            let mut kinds: Vec<(&String, &u64)> = self.left_out.iter().collect();
+            kinds.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+            let kinds: Vec<String> = kinds
+                .into_iter()
+                .map(|(ext, n)| match ext.as_str() {
+                    "" => format!("{n} without an extension"),
+                    ext => format!("{n} {ext}"),
+                })
+                .collect();
+            message.push_str(&format!(
+                "; the glob left out {} file(s) there ({}). Orchard reads JPEG, PNG and \
+                 WebP: convert other formats (HEIC, GIF, …) to JPEG, or widen the glob",
+                self.left_out.values().sum::<u64>(),
+                kinds.join(", ")
+            ));
+        }
+        message
+    }
+
+    fn skip(&mut self, relative: &str) {
+        self.skipped += 1;
+        if !is_hidden(relative) {
+            let name = relative.rsplit('/').next().unwrap_or(relative);
+            let ext = name
+                .rfind('.')
+                .filter(|&at| at > 0)
+                .map_or(String::new(), |at| name[at..].to_lowercase());
+            *self.left_out.entry(ext).or_default() += 1;
+        }
     }
 }
 
@@ -117,7 +158,7 @@ pub async fn list_photos(location: &Location, glob: &PhotoGlob) -> Result<Listin
             continue;
         };
         if is_hidden(&relative) || !glob.is_match(&relative) {
-            listing.skipped += 1;
+            listing.skip(&relative);
             continue;
         }
         listing.photos.push(PhotoEntry {
@@ -179,7 +220,7 @@ fn list_local(location: &Location, glob: &PhotoGlob) -> Listing {
             continue;
         };
         if is_hidden(&relative) || !glob.is_match(&relative) {
-            listing.skipped += 1;
+            listing.skip(&relative);
             continue;
         }
         let key = match Path::from_absolute_path(entry.path()) {
@@ -274,8 +315,39 @@ mod tests {
         assert_eq!(listing.photos[1].size, 3);
         assert!(listing.photos[0].path.starts_with('/'));
         assert_eq!(listing.skipped, 4);
+        assert_eq!(listing.left_out, BTreeMap::from([(".txt".to_string(), 1)]));
         assert!(listing.problems.is_empty());
         assert_eq!(listing.labels(), ["apple", "kiwi", "mango"]);
+    }
+
+    #[tokio::test]
+    async fn no_photos_says_what_the_glob_left_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        touch(root, "iphone/IMG_0001.HEIC", b"");
+        touch(root, "iphone/IMG_0002.heic", b"");
+        touch(root, "iphone/anim.gif", b"");
+        touch(root, "iphone/README", b"");
+        touch(root, ".DS_Store", b"");
+        let loc = Location::local(root).unwrap();
+        let glob = PhotoGlob::default();
+        let listing = list_photos(&loc, &glob).await.unwrap();
+        assert!(listing.photos.is_empty());
+        assert_eq!(listing.skipped, 5);
+        assert_eq!(
+            listing.no_photos_message(&glob, "photos/"),
+            "no photos matching *.jpg,*.jpeg,*.png,*.webp under photos/; the glob left out 4 \
+             file(s) there (2 .heic, 1 without an extension, 1 .gif). Orchard reads JPEG, PNG \
+             and WebP: convert other formats (HEIC, GIF, …) to JPEG, or widen the glob"
+        );
+        // Nothing there at all: the plain message.
+        let empty = tempfile::tempdir().unwrap();
+        let loc = Location::local(empty.path()).unwrap();
+        let listing = list_photos(&loc, &glob).await.unwrap();
+        assert_eq!(
+            listing.no_photos_message(&glob, "empty/"),
+            "no photos matching *.jpg,*.jpeg,*.png,*.webp under empty/"
+        );
     }
 
     #[tokio::test]

@@ -35,6 +35,14 @@ def test_identify_reports_unreadable_photos(bundle, tmp_path):
     assert answers == expected and "error" in answers[0]
 
 
+def test_a_folder_of_other_formats_says_what_was_left_out(bundle, tmp_path):
+    """iPhone photos (HEIC) are not read; the error says so, as the CLI's."""
+    (tmp_path / "IMG_0001.HEIC").write_bytes(b"\0\0\0\x18ftypheic")
+    (tmp_path / "IMG_0002.HEIC").write_bytes(b"\0\0\0\x18ftypheic")
+    with pytest.raises(orchard.UsageError, match=r"left out 2 file\(s\) there \(2 \.heic\)"):
+        orchard.Classifier.load(bundle).identify(tmp_path)
+
+
 def test_a_bundle_refuses_another_model(bundle):
     """The bundle was trained on mobilenet_v2's features (setup installs
     efficientnet_lite2 too)."""

@@ -254,6 +254,21 @@ fn trains_on_an_extraction_output_and_identifies_photos() {
         "{}",
         String::from_utf8_lossy(&refused.stderr)
     );
+    // A folder of iPhone photos holds nothing Orchard reads, and it says so.
+    let iphone = tmp.path().join("iphone");
+    std::fs::create_dir_all(&iphone).unwrap();
+    std::fs::write(iphone.join("IMG_0001.HEIC"), b"\0\0\0\x18ftypheic").unwrap();
+    let none = orchard(&[
+        "identify",
+        model.to_str().unwrap(),
+        iphone.to_str().unwrap(),
+    ]);
+    let said = String::from_utf8_lossy(&none.stderr);
+    assert!(!none.status.success());
+    assert!(
+        said.contains("left out 1 file(s) there (1 .heic)") && said.contains("convert"),
+        "{said}"
+    );
 
     // A bundle made for another feature model is refused, clearly.
     let text = std::fs::read_to_string(model.join("classifier.json")).unwrap();
