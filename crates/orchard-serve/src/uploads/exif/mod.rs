@@ -304,7 +304,8 @@ mod tests {
         (plain, marked)
     }
 
-    fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    /// Whether `needle` occurs in `haystack` (also used by `webp`'s tests).
+    pub(super) fn contains(haystack: &[u8], needle: &[u8]) -> bool {
         haystack.windows(needle.len()).any(|w| w == needle)
     }
 

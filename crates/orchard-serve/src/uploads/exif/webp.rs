@@ -91,6 +91,7 @@ pub(super) fn strip_webp(photo: &[u8]) -> Result<Vec<u8>, StripError> {
 #[cfg(test)]
 mod tests {
     use super::super::strip_metadata;
+    use super::super::tests::contains;
     use super::*;
 
     fn chunk(fourcc: &[u8], payload: &[u8]) -> Vec<u8> {
@@ -144,10 +145,6 @@ mod tests {
         ]);
         marked.extend_from_slice(b"appended GPS-48.8584N");
         (plain, marked)
-    }
-
-    fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-        haystack.windows(needle.len()).any(|w| w == needle)
     }
 
     #[test]
