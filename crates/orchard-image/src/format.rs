@@ -62,6 +62,9 @@ pub(crate) struct Header {
     /// JPEG only: offset just past the first SOS segment header (start of
     /// entropy-coded data).
     pub scan_start: usize,
+    /// JPEG only: where the first EXIF block's TIFF data lies (`APP1` after
+    /// its `Exif\0\0` mark), as `(start, end)`.
+    pub exif: Option<(usize, usize)>,
 }
 
 const PNG_SIGNATURE: &[u8; 8] = b"\x89PNG\r\n\x1a\n";
@@ -196,6 +199,7 @@ fn parse_png(b: &[u8]) -> Result<Header, ImageError> {
         color,
         bit_depth,
         scan_start: 0,
+        exif: None,
     })
 }
 
@@ -264,6 +268,7 @@ fn parse_webp(b: &[u8]) -> Result<Header, ImageError> {
         },
         bit_depth: 8,
         scan_start: 0,
+        exif: None,
     })
 }
 
@@ -273,6 +278,7 @@ fn parse_jpeg(b: &[u8]) -> Result<Header, ImageError> {
         detail: format!("{} bytes, ends {what}", b.len()),
     };
     let mut frame: Option<(u32, u32, u8, u8)> = None;
+    let mut exif = None;
     let mut pos = 2usize;
     loop {
         // Tolerate junk between segments the way libjpeg does (it warns and
@@ -309,6 +315,9 @@ fn parse_jpeg(b: &[u8]) -> Result<Header, ImageError> {
             .get(pos + 2..pos + len)
             .ok_or_else(|| truncated("inside a header segment"))?;
         match marker {
+            0xE1 if exif.is_none() && seg.starts_with(b"Exif\0\0") => {
+                exif = Some((pos + 2 + 6, pos + len));
+            }
             // SOF0..SOF15 except DHT (C4), JPG (C8) and DAC (CC).
             0xC0..=0xCF if !matches!(marker, 0xC4 | 0xC8 | 0xCC) && frame.is_none() => {
                 if seg.len() < 6 {
@@ -347,6 +356,7 @@ fn parse_jpeg(b: &[u8]) -> Result<Header, ImageError> {
                     color,
                     bit_depth: precision,
                     scan_start: pos + len,
+                    exif,
                 });
             }
             _ => {}

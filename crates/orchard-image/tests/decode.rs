@@ -125,6 +125,21 @@ fn exif_orientation_all_eight() {
     assert!(tr[0] > 200 && tr[1] < 60 && tr[2] < 60, "{tr:?}");
 }
 
+/// Arithmetic-coded JPEGs, which zune-jpeg refuses (`jpegtran -arithmetic`
+/// of two fixtures: the same coefficients, so the same pixels): decoded by
+/// libjpeg-turbo, as in Pillow, with the EXIF orientation still applied.
+#[test]
+fn arithmetic_coded_jpegs() {
+    assert_exact("decode/arith_progressive.jpg", "inputs/apple_0.png");
+    let (img, info) = decode_rgb8_with_info(&read("decode/arith_orient6.jpg"), &opts()).unwrap();
+    assert_eq!((info.exif_orientation, info.orientation_applied), (6, true));
+    assert_eq!(img, read_png("decode/orient6_expected.png"));
+    let full = read("decode/arith_progressive.jpg");
+    for cut in [full.len() / 3, full.len() / 2, full.len() - 3] {
+        assert!(decode_rgb8(&full[..cut], &opts()).is_err(), "cut at {cut}");
+    }
+}
+
 #[test]
 fn png_colour_types_exact() {
     let info = assert_exact("decode/gray.png", "decode/gray_expected.png");

@@ -105,6 +105,11 @@ fn build_corpus(dir: &Path) -> Corpus {
         Expect::Row(Some("kinds")),
     );
     add(
+        "kinds/arithmetic_coded.jpg",
+        &fixture("arith_progressive.jpg"),
+        Expect::Row(Some("kinds")),
+    );
+    add(
         "kinds/lossy.webp",
         &fixture("photo_lossy.webp"),
         Expect::Row(Some("kinds")),

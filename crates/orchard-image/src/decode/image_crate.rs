@@ -36,7 +36,10 @@ pub(super) fn run_decoder(
         SourceFormat::Jpeg => {
             // zune-jpeg (through `image`) reads the metadata and is the
             // fallback; libjpeg-turbo decodes the pixels when it can.
-            let dec = JpegDecoder::new(Cursor::new(bytes)).map_err(map)?;
+            let dec = match JpegDecoder::new(Cursor::new(bytes)) {
+                Ok(dec) => dec,
+                Err(e) => return libjpeg_alone(bytes, header, buf, min_side).ok_or_else(|| map(e)),
+            };
             let pil_exact = |buf: &mut Vec<u8>| libjpeg::decode_rgb8(bytes, buf, min_side).ok();
             let pil_exact = (header.color != SourceColor::Cmyk).then_some(pil_exact);
             read_all(dec, fmt, opts, buf, pil_exact)
@@ -53,6 +56,36 @@ pub(super) fn run_decoder(
     .map_err(|e| match e {
         Mapped::Ours(e) => e,
         Mapped::Image(e) => map(e),
+    })
+}
+
+/// A JPEG zune-jpeg cannot read (arithmetic coding, whose `DAC` segment it
+/// refuses), decoded by libjpeg-turbo alone, as Pillow does; the orientation
+/// from the header's EXIF block. `None` when libjpeg declines it too (CMYK
+/// is never tried: zune-jpeg's error stands).
+fn libjpeg_alone(
+    bytes: &[u8],
+    header: &Header,
+    buf: &mut Vec<u8>,
+    min_side: Option<u32>,
+) -> Option<RawDecoded> {
+    if header.color == SourceColor::Cmyk {
+        return None;
+    }
+    let scaled = libjpeg::decode_rgb8(bytes, buf, min_side).ok()?;
+    // The pixel budget was checked on the header's size.
+    if scaled.stored != (header.width, header.height) {
+        return None;
+    }
+    let orientation = header
+        .exif
+        .and_then(|(start, end)| Orientation::from_exif_chunk(bytes.get(start..end)?))
+        .unwrap_or(Orientation::NoTransforms);
+    Some(RawDecoded {
+        width: scaled.output.0,
+        height: scaled.output.1,
+        color_type: ColorType::Rgb8,
+        orientation,
     })
 }
 
