@@ -99,7 +99,7 @@ pub enum ImageError {
     },
 
     /// A valid file using a feature the decoder does not implement
-    /// (e.g. arithmetic-coded JPEG, 12-bit JPEG).
+    /// (e.g. a 12-bit JPEG).
     #[error("unsupported {format} feature: {reason}")]
     UnsupportedFeature {
         /// `"JPEG"`, `"PNG"` or `"WebP"`.
