@@ -9,7 +9,14 @@
 #                                       produce outside the species list
 #   OUT/stock-not-fruit/KIND/NAME.jpg   274 other stamps (animals, flowers,
 #                                       tools, vehicles, planets, balls, …)
-# and each BUNDLE given is evaluated on the three (`orchard evaluate`, with
+#   OUT/stock-on-surfaces/LABEL/SURFACE-NAME.jpg
+#                                       the 34 taught photos on three real
+#                                       surfaces instead of white: GIMP's
+#                                       photographed wood, marble and burlap
+#                                       (bench/texture_backgrounds.sh), scaled
+#                                       to span the photo and blurred as a
+#                                       background out of focus is
+# and each BUNDLE given is evaluated on the four (`orchard evaluate`, with
 # `--tta N` too when TTA is set, e.g. TTA=4), one line per bundle.
 #   bench/stock_photos.sh OUT [BUNDLE...]
 set -euo pipefail
@@ -31,11 +38,12 @@ if [ ! -d "$out/debs/root" ]; then
       './usr/share/qabcs/abcs/all/pics/food/*.png' 2>/dev/null || true
   done
 fi
-.venv/bin/python - "$out/debs/root/usr/share" "$out" <<'EOF'
+bench/texture_backgrounds.sh "$out/textures" >/dev/null
+.venv/bin/python - "$out/debs/root/usr/share" "$out" "$out/textures" <<'EOF'
 import glob, os, shutil, sys
-from PIL import Image
+from PIL import Image, ImageFilter
 
-share, out = sys.argv[1], sys.argv[2]
+share, out, textures = sys.argv[1], sys.argv[2], sys.argv[3]
 stamps = os.path.join(share, "tuxpaint/stamps")
 tux = os.path.join(stamps, "food")
 abc = os.path.join(share, "qabcs/abcs/all/pics/food")
@@ -92,12 +100,29 @@ not_fruit = sorted(
     f for k in kinds for f in glob.glob(f"{stamps}/{k}/**/*.png", recursive=True)
     if "cartoon" not in f and f not in {src for src, _ in taught} and f not in not_taught
 )
-for name in ("stock-on-white", "stock-not-taught", "stock-not-fruit"):
+def on_surface(src, surface, dst):
+    """The picture on a real surface: the surface scaled to span a square
+    1.5× the picture's larger side, blurred (radius 1 % of the side)."""
+    img = Image.open(src).convert("RGBA")
+    side = int(max(img.size) * 1.5)
+    k = side / min(surface.size)
+    back = surface.resize((max(side, round(surface.width * k)), max(side, round(surface.height * k))))
+    back = back.crop((0, 0, side, side)).filter(ImageFilter.GaussianBlur(side / 100)).convert("RGBA")
+    back.alpha_composite(img, ((side - img.width) // 2, (side - img.height) // 2))
+    os.makedirs(os.path.dirname(dst), exist_ok=True)
+    back.convert("RGB").save(dst, quality=92)
+
+surfaces = {n: Image.open(os.path.join(textures, f"{n}.png")).convert("RGB")
+            for n in ("Wood-pine", "Stone-marble1", "Fabric-burlap")}
+for name in ("stock-on-white", "stock-not-taught", "stock-not-fruit", "stock-on-surfaces"):
     shutil.rmtree(os.path.join(out, name), ignore_errors=True)
 for src, label in taught:
     tag = "tuxpaint" if src.startswith(stamps) else "qabcs"
     stem = os.path.splitext(os.path.basename(src))[0]
     on_white(src, os.path.join(out, "stock-on-white", label, f"{tag}-{stem}.jpg"))
+    for surface_name, surface in surfaces.items():
+        on_surface(src, surface,
+                   os.path.join(out, "stock-on-surfaces", label, f"{surface_name}-{tag}-{stem}.jpg"))
 for src in not_taught:
     stem = os.path.splitext(os.path.basename(src))[0]
     kind = os.path.basename(os.path.dirname(src))
@@ -106,16 +131,18 @@ for src in not_fruit:
     rel = os.path.relpath(src, stamps)
     kind = rel.split("/")[0]
     on_white(src, os.path.join(out, "stock-not-fruit", kind, rel.replace("/", "-")[:-4] + ".jpg"))
-print(f"{len(taught)} photos of taught species, {len(not_taught)} of other produce, "
-      f"{len(not_fruit)} of things that are not fruit")
+print(f"{len(taught)} photos of taught species (and {len(taught) * len(surfaces)} on surfaces), "
+      f"{len(not_taught)} of other produce, {len(not_fruit)} of things that are not fruit")
 EOF
-printf '%-28s %4s %9s %9s %16s %16s\n' bundle tta stock_top1 not_sure produce_sure not_fruit_sure
+printf '%-28s %4s %9s %9s %16s %16s %13s %13s\n' bundle tta stock_top1 not_sure produce_sure \
+  not_fruit_sure surface_top1 surface_unsure
 for bundle in "$@"; do
   name=$(basename "$bundle")
   for n in 1 ${TTA:-}; do
     json="$out/$name.tta$n.json"
     if ! "$orchard" evaluate "$bundle" "$out/stock-on-white" "$out/stock-not-taught" \
-      "$out/stock-not-fruit" --tta "$n" --json "$json" >"$out/$name.tta$n.txt" 2>&1; then
+      "$out/stock-not-fruit" "$out/stock-on-surfaces" --tta "$n" --json "$json" \
+      >"$out/$name.tta$n.txt" 2>&1; then
       cat "$out/$name.tta$n.txt" >&2
       exit 1
     fi
@@ -126,8 +153,10 @@ sets = {s["name"].rstrip("/").rsplit("/", 1)[-1]: s for s in m["sets"]}
 known = sets["stock-on-white"]["known"]
 sure = {k: f'{sets[k]["unknown"]["answered_sure"]}/{sets[k]["unknown"]["photos"]}'
         for k in ("stock-not-taught", "stock-not-fruit")}
+surfaces = sets["stock-on-surfaces"]["known"]
 print(f'{sys.argv[2]:<28} {sys.argv[3]:>4} {known["accuracy"]:9.3f} {known["unsure_rate"]:9.3f} '
-      f'{sure["stock-not-taught"]:>16} {sure["stock-not-fruit"]:>16}')
+      f'{sure["stock-not-taught"]:>16} {sure["stock-not-fruit"]:>16} '
+      f'{surfaces["accuracy"]:13.3f} {surfaces["unsure_rate"]:13.3f}')
 PY
   done
 done
