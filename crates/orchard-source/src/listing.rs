@@ -87,9 +87,16 @@ impl Listing {
         message
     }
 
-    fn skip(&mut self, relative: &str) {
+    /// Whether `relative` is a photo to list: not hidden, and matched by
+    /// `glob`. When it is not, it is counted as skipped, and, unless hidden,
+    /// as left out by the glob.
+    fn admits(&mut self, glob: &PhotoGlob, relative: &str) -> bool {
+        let hidden = is_hidden(relative);
+        if !hidden && glob.is_match(relative) {
+            return true;
+        }
         self.skipped += 1;
-        if !is_hidden(relative) {
+        if !hidden {
             let name = relative.rsplit('/').next().unwrap_or(relative);
             let ext = name
                 .rfind('.')
@@ -97,6 +104,7 @@ impl Listing {
                 .map_or(String::new(), |at| name[at..].to_lowercase());
             *self.left_out.entry(ext).or_default() += 1;
         }
+        false
     }
 }
 
@@ -157,8 +165,7 @@ pub async fn list_photos(location: &Location, glob: &PhotoGlob) -> Result<Listin
         let Some(relative) = location.relative(&meta.location) else {
             continue;
         };
-        if is_hidden(&relative) || !glob.is_match(&relative) {
-            listing.skip(&relative);
+        if !listing.admits(glob, &relative) {
             continue;
         }
         listing.photos.push(PhotoEntry {
@@ -219,8 +226,7 @@ fn list_local(location: &Location, glob: &PhotoGlob) -> Listing {
             });
             continue;
         };
-        if is_hidden(&relative) || !glob.is_match(&relative) {
-            listing.skip(&relative);
+        if !listing.admits(glob, &relative) {
             continue;
         }
         let key = match Path::from_absolute_path(entry.path()) {
