@@ -6,7 +6,8 @@ Loads the page, checks that the consent checkbox is shown and unticked,
 ticks it, puts PHOTO into the file input, waits for the answer and the
 "Right? / No, it is …" card, picks CORRECTION in "No, it is …" and sends it,
 waits for the thanks, saves a screenshot and prints one JSON object (the
-consent box's state and sentence, the receipt shown, the answer, the thanks)
+consent box's state and sentence, the receipt shown, the answer, the status
+line, the thanks)
 for the Rust test to check against the server. The browser: phone_browser.py.
 """
 
@@ -43,6 +44,7 @@ def main() -> None:
             "initially_ticked": initially_ticked,
             "consent_sentence": sentence,
             "answer": driver.find_element(By.ID, "answer").text,
+            "status": driver.find_element(By.ID, "status").text,
             "asked": asked,
             "receipt": receipt,
             "thanks": driver.find_element(By.ID, "thanks").text,

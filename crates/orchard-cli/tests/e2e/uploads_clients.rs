@@ -10,7 +10,9 @@ use crate::common::*;
 
 /// The phone page in headless Chromium: the consent box is shown unticked
 /// with its sentence; ticked, the photo is kept, and "No, it is …" records
-/// the correction on the server.
+/// the correction on the server. The photo is phone-sized (2250×3000, stored
+/// on its side with GPS): the page shrinks it upright to 960×1280 before
+/// sending, so the server keeps that JPEG and never saw the metadata.
 #[test]
 fn the_phone_page_asks_consent_and_takes_feedback_in_headless_chromium() {
     let tmp = tempfile::tempdir().unwrap();
@@ -20,7 +22,7 @@ fn the_phone_page_asks_consent_and_takes_feedback_in_headless_chromium() {
     std::fs::create_dir_all(&shots).unwrap();
     let screenshot = shots.join("phone-page-feedback.png");
     let url = format!("http://{}/", server.addr);
-    let photo = sample_dir().join("lemon/0_100.jpg");
+    let photo = phone_photo_with_gps(tmp.path(), "lemon/0_100.jpg", "2250x3000");
     let out = run_python_script(
         "browser_feedback.py",
         &[
@@ -46,7 +48,17 @@ fn the_phone_page_asks_consent_and_takes_feedback_in_headless_chromium() {
     );
     assert!(page["asked"].as_str().unwrap().contains("Right?"), "{page}");
     assert!(page["thanks"].as_str().unwrap().contains("mango"), "{page}");
+    assert!(
+        page["status"]
+            .as_str()
+            .unwrap()
+            .ends_with("sent at 960×1280"),
+        "{page}"
+    );
     let receipt = page["receipt"].as_str().unwrap();
+    let stored = exif_of(&kept.join(receipt).join("photo.jpg"));
+    assert_eq!(stored["size"], serde_json::json!([960, 1280]), "{stored}");
+    assert_eq!(stored["exif_tags"], serde_json::json!([]), "{stored}");
     let record = server
         .request("GET", &format!("/v1/uploads/{receipt}"), &[], b"")
         .json();

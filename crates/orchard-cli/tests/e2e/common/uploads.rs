@@ -2,7 +2,7 @@
 //! phone form's requests, EXIF fixtures and receipts.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::serve::{small_model, Reply, Server};
@@ -53,19 +53,24 @@ pub fn multipart(photo: &[u8], consent: bool) -> (String, Vec<u8>) {
 /// A sample photo re-saved with EXIF (GPS, make, model, artist) as
 /// `format`: `jpg` or `webp`.
 pub fn photo_with_gps(dir: &Path, sample: &str, format: &str) -> Vec<u8> {
+    std::fs::read(exif_fixture(dir, sample, format, None)).unwrap()
+}
+
+/// A phone-sized JPEG with the same EXIF: the sample stretched to `size`
+/// ("WxH", upright), stored on its side with Orientation 6.
+pub fn phone_photo_with_gps(dir: &Path, sample: &str, size: &str) -> PathBuf {
+    exif_fixture(dir, sample, "jpg", Some(size))
+}
+
+fn exif_fixture(dir: &Path, sample: &str, format: &str, size: Option<&str>) -> PathBuf {
     let stem = sample.replace('/', "-");
     let stem = stem.rsplit_once('.').map_or(stem.as_str(), |(s, _)| s);
-    let out = dir.join(format!("gps-{stem}.{format}"));
-    run_python_script(
-        "exif_fixture.py",
-        &[
-            "add",
-            sample_dir().join(sample).to_str().unwrap(),
-            out.to_str().unwrap(),
-        ],
-        &[],
-    );
-    std::fs::read(out).unwrap()
+    let out = dir.join(format!("gps-{stem}{}.{format}", size.unwrap_or("")));
+    let src = sample_dir().join(sample);
+    let mut args = vec!["add", src.to_str().unwrap(), out.to_str().unwrap()];
+    args.extend(size);
+    run_python_script("exif_fixture.py", &args, &[]);
+    out
 }
 
 /// The EXIF tags of `file` (Pillow), as JSON.
