@@ -9,6 +9,8 @@ cd "$(dirname "$0")/.."
 out=${1:?usage: bench/texture_backgrounds.sh OUT}
 mkdir -p "$out/deb"
 out=$(cd "$out" && pwd)
+# Debian replaces gimp-data's package on each security update, so the
+# package is not pinned; the patterns used are, by their digest below.
 if [ ! -d "$out/deb/root" ]; then
   (cd "$out/deb" && apt-get download gimp-data)
   mkdir -p "$out/deb/root"
@@ -16,7 +18,7 @@ if [ ! -d "$out/deb/root" ]; then
     --wildcards './usr/share/gimp/2.0/patterns/*'
 fi
 .venv/bin/python - "$out/deb/root/usr/share/gimp/2.0/patterns" "$out" <<'PY'
-import glob, os, struct, sys
+import glob, hashlib, os, struct, sys
 from PIL import Image
 
 patterns, out = sys.argv[1], sys.argv[2]
@@ -24,6 +26,14 @@ patterns, out = sys.argv[1], sys.argv[2]
 # water or food.
 kinds = ["Animal/leather", "Fabric/*", "Paper/*", "Plant/*", "Stone/*", "Wood/*"]
 files = sorted(f for k in kinds for f in glob.glob(os.path.join(patterns, k + ".pat")))
+# The 33 patterns of gimp-data 2.10.34 (Debian 12): the same surfaces
+# wherever the set is built, or a clear stop.
+digest = hashlib.sha256(b"".join(open(f, "rb").read() for f in files)).hexdigest()
+expected = "def320771c98c84b61999d193b987de6324b9427f6efb337b7486e937acc670f"
+if digest != expected:
+    sys.exit(f"gimp-data's patterns differ from the recorded set ({len(files)} files, "
+             f"sha256 {digest}, expected {expected}): the surfaces would not be the same; "
+             f"delete {os.path.join(out, 'deb')} and rerun with Debian 12's gimp-data 2.10.34")
 for f in files:
     data = open(f, "rb").read()
     header, _version, w, h, depth = struct.unpack(">5I", data[:20])
