@@ -38,8 +38,9 @@ def orchard_binary():
     return os.environ.get("ORCHARD", os.path.join(target, "release", "orchard"))
 
 
-def features(out, model, folder):
-    """L2-normalised features and labels of `folder`, sorted by path."""
+def features(out, model, folder, normalise=True):
+    """Features (L2-normalised unless told not) and labels of `folder`,
+    sorted by path."""
     where = os.path.join(out, model, os.path.basename(os.path.normpath(folder)))
     if not os.path.exists(os.path.join(where, "_SUCCESS")):
         subprocess.run(
@@ -55,7 +56,8 @@ def features(out, model, folder):
         rows.append(np.array(table.column("features").to_pylist(), dtype=np.float32))
     order = np.argsort(paths)
     x = np.concatenate(rows)[order]
-    x /= np.linalg.norm(x, axis=1, keepdims=True) + 1e-12
+    if normalise:
+        x /= np.linalg.norm(x, axis=1, keepdims=True) + 1e-12
     return x, np.array(labels)[order]
 
 
