@@ -6,7 +6,9 @@
 //!   class-balanced, studio shots down-weighted, with a deterministic
 //!   held-out split by group of near-identical shots ([`group_key`]) that
 //!   calibrates the "not sure" thresholds and reports accuracy
-//!   ([`TrainReport`]).
+//!   ([`TrainReport`]). With [`train_with_priors`], the weights of the
+//!   species the backbone's ImageNet classifier names are pulled towards
+//!   its rows instead of towards zero ([`ClassPriorReport`]).
 //! * [`evaluate_set`]: accuracy on one named set of photos (a validation
 //!   set), photos of species it was never taught counted apart.
 //! * "Not sure" ([`Unsure`]): the Mahalanobis distance to the nearest
@@ -46,6 +48,7 @@ mod labelled;
 mod lbfgs;
 mod metrics;
 mod ood;
+mod prior;
 mod softmax;
 mod split;
 mod train;
@@ -61,8 +64,9 @@ pub use labelled::{evaluate_labelled, TrainingRow};
 pub use lbfgs::{minimize, LbfgsOptions, LbfgsReport};
 pub use metrics::{evaluate, ClassMetrics, Evaluation, Outcome};
 pub use ood::{quantile, Mahalanobis, DEFAULT_RIDGE};
+pub use prior::ClassPriorReport;
 pub use softmax::{fit_softmax, softmax_in_place, SoftmaxModel, TrainingSet};
 pub use split::{fnv1a, group_key, series, HoldOut, DEFAULT_GROUP_BLOCK};
-pub use train::{train, TrainOptions, TrainReport};
+pub use train::{train, train_with_priors, TrainOptions, TrainReport};
 pub use tta::{mean_views, tta_view, tta_views, MAX_TTA};
 pub use validation::{evaluate_set, SetEvaluation, UnknownSpecies};

@@ -119,10 +119,12 @@ pub fn softmax_in_place(row: &mut [f32]) {
 
 /// The penalised, weighted cross-entropy and its gradient, with the buffers
 /// one evaluation needs. Parameters are `W` (`dim × classes`, row-major)
-/// followed by the intercepts.
+/// followed by the intercepts. The penalty pulls `W` towards `prior` (zero
+/// when there is none).
 struct Objective<'a> {
     data: &'a TrainingSet<'a>,
     l2: f64,
+    prior: Option<&'a [f64]>,
     total_weight: f64,
     w32: Vec<f32>,
     z: Vec<f32>,
@@ -131,11 +133,12 @@ struct Objective<'a> {
 }
 
 impl<'a> Objective<'a> {
-    fn new(data: &'a TrainingSet<'a>, l2: f64) -> Self {
+    fn new(data: &'a TrainingSet<'a>, l2: f64, prior: Option<&'a [f64]>) -> Self {
         let (n, d, k) = (data.len(), data.dim, data.classes);
         Objective {
             data,
             l2,
+            prior,
             total_weight: data.weights.iter().sum(),
             w32: vec![0f32; d * k],
             z: vec![0f32; n * k],
@@ -189,9 +192,10 @@ impl<'a> Objective<'a> {
         );
         let (grad_w, grad_b) = grad.split_at_mut(d * k);
         let mut penalty = 0.0;
-        for ((g, &gv), &wv) in grad_w.iter_mut().zip(&self.gw).zip(w) {
-            *g = gv as f64 + self.l2 * wv;
-            penalty += wv * wv;
+        for (i, ((g, &gv), &wv)) in grad_w.iter_mut().zip(&self.gw).zip(w).enumerate() {
+            let off = wv - self.prior.map_or(0.0, |p| p[i]);
+            *g = gv as f64 + self.l2 * off;
+            penalty += off * off;
         }
         grad_b.copy_from_slice(&gb);
         loss + 0.5 * self.l2 * penalty
@@ -199,11 +203,13 @@ impl<'a> Objective<'a> {
 }
 
 /// Fits the model by minimising the penalised, weighted cross-entropy with
-/// L-BFGS from zero weights (the problem is convex, so the start does not
-/// matter and the result is deterministic).
+/// L-BFGS, the weights pulled towards `prior` (`dim × classes`, row-major;
+/// zero when `None`) and started from it (the problem is convex, so the
+/// start does not matter and the result is deterministic).
 pub fn fit_softmax(
     data: &TrainingSet<'_>,
     l2: f64,
+    prior: Option<&[f64]>,
     options: &LbfgsOptions,
 ) -> Result<(SoftmaxModel, LbfgsReport), ClassifyError> {
     data.check()?;
@@ -211,8 +217,16 @@ pub fn fit_softmax(
     if data.weights.iter().sum::<f64>() <= 0.0 {
         return Err(ClassifyError::NoTrainingData);
     }
-    let mut objective = Objective::new(data, l2);
+    if prior.is_some_and(|p| p.len() != d * k) {
+        return Err(ClassifyError::internal(
+            "the prior weights do not match the features and classes",
+        ));
+    }
+    let mut objective = Objective::new(data, l2, prior);
     let mut params = vec![0.0f64; d * k + k];
+    if let Some(p) = prior {
+        params[..d * k].copy_from_slice(p);
+    }
     let report = minimize(|p, g| objective.evaluate(p, g), &mut params, options);
     if !report.value.is_finite() {
         return Err(ClassifyError::internal(
@@ -267,7 +281,7 @@ mod tests {
         let (x, y) = blobs();
         let w = vec![1.0; y.len()];
         let data = blob_set(&x, &y, &w);
-        let (model, report) = fit_softmax(&data, 1e-2, &LbfgsOptions::default()).unwrap();
+        let (model, report) = fit_softmax(&data, 1e-2, None, &LbfgsOptions::default()).unwrap();
         assert!(report.converged, "{report:?}");
         let logits = model.logits(&x);
         let correct = logits
@@ -286,28 +300,61 @@ mod tests {
         let (x, y) = blobs();
         let w: Vec<f64> = (0..y.len()).map(|i| 1.0 + (i % 4) as f64).collect();
         let data = blob_set(&x, &y, &w);
-        let mut objective = Objective::new(&data, 0.05);
-        let params: Vec<f64> = (0..9).map(|i| (i as f64 * 0.37).sin() * 0.3).collect();
-        let mut grad = vec![0.0; 9];
-        objective.evaluate(&params, &mut grad);
-        let mut scratch = vec![0.0; 9];
-        for i in 0..9 {
-            let h = 1e-3;
-            let mut p = params.clone();
-            p[i] += h;
-            let up = objective.evaluate(&p, &mut scratch);
-            p[i] -= 2.0 * h;
-            let down = objective.evaluate(&p, &mut scratch);
-            let numeric = (up - down) / (2.0 * h);
-            assert!(
-                (numeric - grad[i]).abs() < 1e-3,
-                "param {i}: {numeric} vs {}",
-                grad[i]
-            );
+        // With and without prior weights pulling W away from zero.
+        let prior: Vec<f64> = (0..6).map(|i| (i as f64 * 0.71).cos()).collect();
+        for prior in [None, Some(prior.as_slice())] {
+            let mut objective = Objective::new(&data, 0.05, prior);
+            let params: Vec<f64> = (0..9).map(|i| (i as f64 * 0.37).sin() * 0.3).collect();
+            let mut grad = vec![0.0; 9];
+            objective.evaluate(&params, &mut grad);
+            let mut scratch = vec![0.0; 9];
+            for i in 0..9 {
+                let h = 1e-3;
+                let mut p = params.clone();
+                p[i] += h;
+                let up = objective.evaluate(&p, &mut scratch);
+                p[i] -= 2.0 * h;
+                let down = objective.evaluate(&p, &mut scratch);
+                let numeric = (up - down) / (2.0 * h);
+                assert!(
+                    (numeric - grad[i]).abs() < 1e-3,
+                    "param {i}: {numeric} vs {}",
+                    grad[i]
+                );
+            }
         }
         // At zero every class is equally likely: the loss is ln 3.
-        let zero = objective.evaluate(&[0.0; 9], &mut scratch);
+        let mut objective = Objective::new(&data, 0.05, None);
+        let zero = objective.evaluate(&[0.0; 9], &mut [0.0; 9]);
         assert!((zero - 3f64.ln()).abs() < 1e-6);
+    }
+
+    #[test]
+    fn a_prior_holds_the_weights_where_the_data_is_silent() {
+        // Class 0 and 1 are told apart along x; nothing varies along y, so
+        // the weights on y stay at the prior's, and a strong penalty keeps
+        // the x weights near it too.
+        let x = vec![1.0f32, 0.0, -1.0, 0.0];
+        let y = vec![0u32, 1];
+        let w = vec![1.0, 1.0];
+        let data = TrainingSet {
+            features: &x,
+            dim: 2,
+            targets: &y,
+            weights: &w,
+            classes: 2,
+        };
+        let prior = vec![0.0, 0.0, 2.0, -2.0];
+        let (model, _) = fit_softmax(&data, 1e-2, Some(&prior), &LbfgsOptions::default()).unwrap();
+        assert!((model.weights[2] - 2.0).abs() < 1e-4, "{:?}", model.weights);
+        assert!((model.weights[3] + 2.0).abs() < 1e-4, "{:?}", model.weights);
+        assert!(model.weights[0] > model.weights[1], "{:?}", model.weights);
+        let (plain, _) = fit_softmax(&data, 1e-2, None, &LbfgsOptions::default()).unwrap();
+        assert!(plain.weights[2].abs() < 1e-4 && plain.weights[3].abs() < 1e-4);
+        let (held, _) = fit_softmax(&data, 1e4, Some(&prior), &LbfgsOptions::default()).unwrap();
+        for (got, want) in held.weights.iter().zip(&prior) {
+            assert!((f64::from(*got) - want).abs() < 1e-3, "{:?}", held.weights);
+        }
     }
 
     #[test]
@@ -323,7 +370,7 @@ mod tests {
             weights: &w,
             classes: 2,
         };
-        let (model, _) = fit_softmax(&data, 1e-3, &LbfgsOptions::default()).unwrap();
+        let (model, _) = fit_softmax(&data, 1e-3, None, &LbfgsOptions::default()).unwrap();
         let mut p = model.logits(&[1.0]);
         softmax_in_place(&mut p);
         assert!((p[0] - 0.75).abs() < 1e-3, "{p:?}");
@@ -339,7 +386,7 @@ mod tests {
             classes: 2,
         };
         assert!(matches!(
-            fit_softmax(&data, 1.0, &LbfgsOptions::default()),
+            fit_softmax(&data, 1.0, None, &LbfgsOptions::default()),
             Err(ClassifyError::NoTrainingData)
         ));
         let data = TrainingSet {
@@ -349,6 +396,6 @@ mod tests {
             weights: &[1.0],
             classes: 2,
         };
-        assert!(fit_softmax(&data, 1.0, &LbfgsOptions::default()).is_err());
+        assert!(fit_softmax(&data, 1.0, None, &LbfgsOptions::default()).is_err());
     }
 }

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use orchard_model::ClassPriors;
 use serde::{Deserialize, Serialize};
 
 use crate::classifier::{l2_normalize, Classifier, Thresholds};
@@ -12,6 +13,7 @@ use crate::labelled::TrainingRow;
 use crate::lbfgs::{LbfgsOptions, LbfgsReport};
 use crate::metrics::Evaluation;
 use crate::ood::{quantile, Mahalanobis, DEFAULT_RIDGE};
+use crate::prior::{mean_norm, prior_weights, ClassPriorReport};
 use crate::softmax::{fit_softmax, TrainingSet};
 use crate::split::{group_key, HoldOut, DEFAULT_GROUP_BLOCK};
 use crate::validation::SetEvaluation;
@@ -46,6 +48,10 @@ pub struct TrainOptions {
     pub refit_all: bool,
     /// Most optimiser iterations.
     pub max_iterations: usize,
+    /// Strength of the backbone's class priors ([`crate::prior`]; 0: none,
+    /// as bundles made before them were trained, hence the serde default).
+    #[serde(default)]
+    pub class_prior_strength: f64,
 }
 
 impl Default for TrainOptions {
@@ -62,6 +68,7 @@ impl Default for TrainOptions {
             ridge: DEFAULT_RIDGE,
             refit_all: true,
             max_iterations: 500,
+            class_prior_strength: 2.0,
         }
     }
 }
@@ -103,18 +110,23 @@ pub struct TrainReport {
     /// trained on; filled by the caller, e.g. `orchard train --validate`).
     #[serde(default)]
     pub validation: Vec<SetEvaluation>,
+    /// The species whose weights were pulled towards the backbone's class
+    /// priors (none when the model has none or the strength is 0).
+    #[serde(default)]
+    pub class_priors: Option<ClassPriorReport>,
 }
 
 struct Fitted {
     classifier: Classifier,
     report: LbfgsReport,
+    priors: Option<ClassPriorReport>,
 }
 
 fn fit(
     rows: &[&TrainingRow],
     labels: &[String],
     dim: usize,
-    opts: &TrainOptions,
+    (opts, priors): (&TrainOptions, Option<&ClassPriors>),
     thresholds: Thresholds,
 ) -> Result<Fitted, ClassifyError> {
     let index: BTreeMap<&str, u32> = labels
@@ -135,6 +147,16 @@ fn fit(
         features.extend_from_slice(&r.features);
         targets.push(index[r.label.as_str()]);
     }
+    let prior = match priors {
+        Some(p) => prior_weights(
+            p,
+            labels,
+            dim,
+            mean_norm(&features, dim),
+            opts.class_prior_strength,
+        )?,
+        None => None,
+    };
     l2_normalize(&mut features, dim);
     let k = labels.len();
     let mut counts = vec![0u64; k];
@@ -164,7 +186,12 @@ fn fit(
         max_iterations: opts.max_iterations,
         ..LbfgsOptions::default()
     };
-    let (softmax, report) = fit_softmax(&data, 1.0 / (opts.c * total), &lbfgs)?;
+    let (softmax, report) = fit_softmax(
+        &data,
+        1.0 / (opts.c * total),
+        prior.as_ref().map(|(w, _)| w.as_slice()),
+        &lbfgs,
+    )?;
     // One mode per species and kind of photo (studio shot or real).
     let modes: Vec<u32> = rows
         .iter()
@@ -180,6 +207,7 @@ fn fit(
             thresholds,
         },
         report,
+        priors: prior.map(|(_, r)| r),
     })
 }
 
@@ -206,6 +234,17 @@ pub fn train(
     rows: &[TrainingRow],
     dim: usize,
     opts: &TrainOptions,
+) -> Result<(Classifier, TrainReport), ClassifyError> {
+    train_with_priors(rows, dim, opts, None)
+}
+
+/// [`train`], the weights of the species `priors` name pulled towards
+/// their rows ([`crate::prior`]) with `opts.class_prior_strength`.
+pub fn train_with_priors(
+    rows: &[TrainingRow],
+    dim: usize,
+    opts: &TrainOptions,
+    priors: Option<&ClassPriors>,
 ) -> Result<(Classifier, TrainReport), ClassifyError> {
     if rows.is_empty() {
         return Err(ClassifyError::NoTrainingData);
@@ -261,7 +300,7 @@ pub fn train(
         if split { &kept } else { &all },
         &labels,
         dim,
-        opts,
+        (opts, priors),
         thresholds,
     )?;
     let (real, studio): (Vec<&TrainingRow>, Vec<&TrainingRow>) =
@@ -291,14 +330,15 @@ pub fn train(
     let holdout_studio =
         (split && !studio.is_empty()).then(|| evaluate_labelled(&calibrated, &studio).0);
     // The final model: refitted on every row, or the first fit as it is.
-    let (classifier, fit_report, fitted_rows) = if split && opts.refit_all {
-        let refit = fit(&all, &labels, dim, opts, thresholds)?;
-        (refit.classifier, refit.report, all.len())
+    let (classifier, fit_report, fitted_rows, class_priors) = if split && opts.refit_all {
+        let refit = fit(&all, &labels, dim, (opts, priors), thresholds)?;
+        (refit.classifier, refit.report, all.len(), refit.priors)
     } else {
         (
             calibrated,
             first.report,
             if split { kept.len() } else { all.len() },
+            first.priors,
         )
     };
     Ok((
@@ -318,6 +358,7 @@ pub fn train(
             loss: fit_report.value,
             converged: fit_report.converged,
             validation: Vec::new(),
+            class_priors,
         },
     ))
 }

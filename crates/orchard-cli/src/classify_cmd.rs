@@ -4,9 +4,10 @@ use std::io::Write;
 
 use anyhow::{bail, Context, Result};
 use orchard_classify::{
-    evaluate_set, facts_for, train, Answer, Bundle, FeatureModel, TrainOptions, TrainingRow,
-    UnknownSpecies,
+    evaluate_set, facts_for, train_with_priors, Answer, Bundle, FeatureModel, TrainOptions,
+    TrainingRow, UnknownSpecies,
 };
+use orchard_model::ModelHome;
 use orchard_serve::uploads::{TrainingSet, TRAINING_SET};
 use orchard_source::PhotoGlob;
 use serde_json::json;
@@ -59,13 +60,18 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
         distance_quantile: args.distance_quantile,
         min_probability: args.unsure_below,
         refit_all: !args.no_refit,
+        class_prior_strength: args.class_prior_strength,
         ..TrainOptions::default()
     };
     tracing::info!(
         "training on {} rows ({failed} photos unreadable)",
         rows.len()
     );
-    let (classifier, mut report) = train(&rows, model.spec.feature_width, &options)?;
+    let priors = ModelHome::from_env()
+        .class_priors(&model.spec.name)
+        .with_context(|| format!("reading the class priors of model `{}`", model.spec.name))?;
+    let (classifier, mut report) =
+        train_with_priors(&rows, model.spec.feature_width, &options, priors.as_ref())?;
     for set in &validation {
         let refs: Vec<&TrainingRow> = set.rows.iter().collect();
         let mut evaluation = evaluate_set(&classifier, &set.name, &refs);
@@ -105,6 +111,14 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
         report.iterations,
         if report.converged { "" } else { " (not converged)" }
     );
+    if let Some(priors) = &report.class_priors {
+        println!(
+            "class priors from {}'s ImageNet classifier (strength {}): {}",
+            priors.from_model,
+            priors.strength,
+            priors.species.join(", ")
+        );
+    }
     if report.holdout_photos > 0 {
         let how = match report.options.group_block {
             0 => "by file".to_string(),

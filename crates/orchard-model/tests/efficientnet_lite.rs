@@ -189,4 +189,34 @@ fn efficientnet_lite2_fetch_matches_numpy_reference() {
         bananas > max_across && lemons > max_across,
         "{bananas} {lemons} {across:?}"
     );
+
+    // 5. The class priors installed with it: the ImageNet classifier's rows
+    // of the ten fruit classes name the fruit from Orchard's features too.
+    let priors = home
+        .class_priors(EFFICIENTNET_LITE2)
+        .expect("read the class priors")
+        .expect("class priors installed with the preset");
+    assert_eq!(priors.feature_width, 1280);
+    assert_eq!(priors.priors.len(), 10);
+    assert_eq!(
+        priors
+            .for_label("banana")
+            .map(|p| u64::from(p.imagenet_class)),
+        Some(BANANA)
+    );
+    for (i, label) in [(0, "banana"), (1, "banana"), (2, "lemon"), (3, "lemon")] {
+        let score = |p: &orchard_model::ClassPrior| -> f64 {
+            p.row
+                .iter()
+                .zip(row(i))
+                .map(|(w, x)| f64::from(*w) * f64::from(*x))
+                .sum()
+        };
+        let best = priors
+            .priors
+            .iter()
+            .max_by(|a, b| score(a).total_cmp(&score(b)))
+            .expect("priors");
+        assert_eq!(best.label, label, "{}", photos[i]);
+    }
 }

@@ -56,6 +56,12 @@ pub struct TrainArgs {
     /// Do not weight classes inversely to their frequency.
     #[arg(long)]
     pub no_class_balance: bool,
+    /// Pull the weights of species the backbone's own ImageNet classifier
+    /// names (apple, banana, orange, lemon, …; EfficientNet-Lite2 and its
+    /// fine-tuned children) towards its rows, with this strength (0: off;
+    /// 1: ImageNet's logits as they are).
+    #[arg(long, default_value_t = 2.0)]
+    pub class_prior_strength: f64,
     /// Share of held-out photos of known species the distance threshold lets through.
     #[arg(long, default_value_t = 0.95)]
     pub distance_quantile: f64,

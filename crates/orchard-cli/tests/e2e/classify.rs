@@ -414,3 +414,64 @@ fn identifies_real_grocery_photos_and_is_not_sure_about_non_fruit() {
         );
     }
 }
+
+/// EfficientNet-Lite2's own ImageNet classifier as prior knowledge: the
+/// species it has a class for (apple: Granny Smith, lemon) are pulled
+/// towards its rows, which `train` says and the bundle records; the others
+/// (mango, raspberry) are not; strength 0 turns it off.
+#[test]
+fn efficientnet_lite2_lends_its_imagenet_classes_to_the_species_they_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let photos = subset(
+        tmp.path(),
+        &[
+            ("apple", 12),
+            ("lemon", 12),
+            ("mango", 12),
+            ("raspberry", 12),
+        ],
+    );
+    let train = |name: &str, strength: &str| {
+        let bundle = tmp.path().join(name);
+        let out = orchard(&[
+            "train",
+            photos.to_str().unwrap(),
+            "--classifier",
+            bundle.to_str().unwrap(),
+            "--model",
+            "efficientnet_lite2",
+            "--class-prior-strength",
+            strength,
+        ]);
+        assert_ok(&out);
+        let meta = std::fs::read_to_string(bundle.join("classifier.json")).unwrap();
+        let meta: serde_json::Value = serde_json::from_str(&meta).unwrap();
+        (stdout(&out), meta["training"]["class_priors"].clone())
+    };
+    let (printed, priors) = train("with", "1");
+    assert!(
+        printed.contains(
+            "class priors from efficientnet_lite2's ImageNet classifier (strength 1): \
+             apple (Granny Smith), lemon (lemon)"
+        ),
+        "{printed}"
+    );
+    assert_eq!(priors["from_model"], "efficientnet_lite2", "{priors}");
+    assert_eq!(
+        priors["species"],
+        serde_json::json!(["apple (Granny Smith)", "lemon (lemon)"])
+    );
+    let (printed, priors) = train("without", "0");
+    assert!(!printed.contains("class priors"), "{printed}");
+    assert!(priors.is_null(), "{priors}");
+    // `model info` shows them; MobileNetV2's classifier is not ImageNet's.
+    let info = |name: &str| -> serde_json::Value {
+        let out = orchard(&["model", "info", name]);
+        assert_ok(&out);
+        serde_json::from_str(&stdout(&out)).unwrap()
+    };
+    let species = &info("efficientnet_lite2")["class_priors"]["species"];
+    assert_eq!(species.as_array().map(Vec::len), Some(10), "{species}");
+    assert_eq!(species[0], "apple (Granny Smith)");
+    assert!(info("mobilenet_v2")["class_priors"].is_null());
+}
