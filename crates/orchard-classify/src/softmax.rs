@@ -266,14 +266,24 @@ mod tests {
     }
 
     /// The blobs as a training set with weights `w`.
-    fn blob_set<'a>(x: &'a [f32], y: &'a [u32], w: &'a [f64]) -> TrainingSet<'a> {
+    fn training_set<'a>(
+        features: &'a [f32],
+        dim: usize,
+        targets: &'a [u32],
+        weights: &'a [f64],
+        classes: usize,
+    ) -> TrainingSet<'a> {
         TrainingSet {
-            features: x,
-            dim: 2,
-            targets: y,
-            weights: w,
-            classes: 3,
+            features,
+            dim,
+            targets,
+            weights,
+            classes,
         }
+    }
+
+    fn blob_set<'a>(x: &'a [f32], y: &'a [u32], w: &'a [f64]) -> TrainingSet<'a> {
+        training_set(x, 2, y, w, 3)
     }
 
     #[test]
@@ -337,13 +347,7 @@ mod tests {
         let x = vec![1.0f32, 0.0, -1.0, 0.0];
         let y = vec![0u32, 1];
         let w = vec![1.0, 1.0];
-        let data = TrainingSet {
-            features: &x,
-            dim: 2,
-            targets: &y,
-            weights: &w,
-            classes: 2,
-        };
+        let data = training_set(&x, 2, &y, &w, 2);
         let prior = vec![0.0, 0.0, 2.0, -2.0];
         let (model, _) = fit_softmax(&data, 1e-2, Some(&prior), &LbfgsOptions::default()).unwrap();
         assert!((model.weights[2] - 2.0).abs() < 1e-4, "{:?}", model.weights);
@@ -363,13 +367,7 @@ mod tests {
         let x = vec![1.0f32, 1.0];
         let y = vec![0u32, 1];
         let w = vec![3.0, 1.0];
-        let data = TrainingSet {
-            features: &x,
-            dim: 1,
-            targets: &y,
-            weights: &w,
-            classes: 2,
-        };
+        let data = training_set(&x, 1, &y, &w, 2);
         let (model, _) = fit_softmax(&data, 1e-3, None, &LbfgsOptions::default()).unwrap();
         let mut p = model.logits(&[1.0]);
         softmax_in_place(&mut p);

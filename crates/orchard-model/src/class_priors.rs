@@ -118,23 +118,62 @@ impl ModelHome {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::home::{ConverterInfo, ModelManifest, ModelSource};
+    use crate::tuning_info::FineTuningInfo;
 
-    fn priors_json(width: usize) -> String {
-        serde_json::json!({
+    /// A model home holding model `m`'s priors (one row of `width` values
+    /// for banana; the features are 2 wide).
+    fn home_with_priors(dir: &std::path::Path, width: usize) -> ModelHome {
+        let home = ModelHome::new(dir);
+        std::fs::create_dir_all(home.models_dir()).unwrap();
+        let json = serde_json::json!({
             "source": "test",
             "feature_width": 2,
             "priors": [{"label": "banana", "imagenet_class": 954,
                         "imagenet_name": "banana", "row": vec![0.5f32; width]}],
-        })
-        .to_string()
+        });
+        std::fs::write(home.class_priors_path("m"), json.to_string()).unwrap();
+        home
+    }
+
+    /// Installs the manifest of `child`, a model fine-tuned from `parent`.
+    fn install_child(home: &ModelHome, child: &str, parent: &str) {
+        let manifest = ModelManifest {
+            spec: crate::preset::preset(crate::preset::EFFICIENTNET_LITE2).unwrap(),
+            sha256: "0".repeat(64),
+            source: ModelSource {
+                package: None,
+                version: None,
+                wheel_sha256: None,
+                h5_member: String::new(),
+                h5_sha256: String::new(),
+            },
+            converter: ConverterInfo {
+                script: String::new(),
+                sha256: String::new(),
+                python: String::new(),
+            },
+            created_at: String::new(),
+            quantization: None,
+            fine_tuning: Some(FineTuningInfo {
+                parent_model: parent.into(),
+                parent_sha256: "0".repeat(64),
+                training_fingerprint: String::new(),
+                training_photos: 0,
+                blocks: 3,
+                kept_epoch: 3,
+                export_check_cosine: 1.0,
+                labels: Vec::new(),
+            }),
+        };
+        let json = serde_json::to_string(&manifest).unwrap();
+        std::fs::write(home.manifest_path(child), json).unwrap();
     }
 
     #[test]
     fn a_models_own_priors_are_read_and_matched_by_label() {
         let dir = tempfile::tempdir().unwrap();
-        let home = ModelHome::new(dir.path());
-        std::fs::create_dir_all(home.models_dir()).unwrap();
-        std::fs::write(home.class_priors_path("m"), priors_json(2)).unwrap();
+        let home = home_with_priors(dir.path(), 2);
         let priors = home.class_priors("m").unwrap().unwrap();
         assert_eq!(priors.from_model, "m");
         assert_eq!(priors.for_label(" Banana").unwrap().imagenet_class, 954);
@@ -143,11 +182,21 @@ mod tests {
     }
 
     #[test]
+    fn a_fine_tuned_model_uses_its_parents_priors() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = home_with_priors(dir.path(), 2);
+        install_child(&home, "child", "m");
+        install_child(&home, "grandchild", "child");
+        install_child(&home, "orphan", "gone");
+        let priors = home.class_priors("grandchild").unwrap().unwrap();
+        assert_eq!(priors.from_model, "m");
+        assert!(home.class_priors("orphan").unwrap().is_none());
+    }
+
+    #[test]
     fn a_row_of_the_wrong_width_is_refused_by_name() {
         let dir = tempfile::tempdir().unwrap();
-        let home = ModelHome::new(dir.path());
-        std::fs::create_dir_all(home.models_dir()).unwrap();
-        std::fs::write(home.class_priors_path("m"), priors_json(3)).unwrap();
+        let home = home_with_priors(dir.path(), 3);
         let err = home.class_priors("m").unwrap_err().to_string();
         assert!(
             err.contains("banana") && err.contains("expected 2"),
