@@ -19,6 +19,10 @@ use crate::training_rows::{augmentation, LabelledSet, RowReader};
 
 /// `orchard train`.
 pub fn run_train(args: TrainArgs) -> Result<()> {
+    let strength = args.class_prior_strength;
+    if !(strength.is_finite() && strength >= 0.0) {
+        bail!("--class-prior-strength must be 0 or more (0 turns the class priors off), not {strength}");
+    }
     let mut model = resolve_model(&args.model)?;
     let storage = storage_options(&args.storage)?;
     let mut tuning = None;

@@ -461,6 +461,19 @@ fn efficientnet_lite2_lends_its_imagenet_classes_to_the_species_they_name() {
         priors["species"],
         serde_json::json!(["apple (Granny Smith)", "lemon (lemon)"])
     );
+    let refused = orchard(&[
+        "train",
+        photos.to_str().unwrap(),
+        "--classifier",
+        tmp.path().join("refused").to_str().unwrap(),
+        "--class-prior-strength=-1",
+    ]);
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        err.contains("--class-prior-strength must be 0 or more"),
+        "{err}"
+    );
     let (printed, priors) = train("without", "0");
     assert!(!printed.contains("class priors"), "{printed}");
     assert!(priors.is_null(), "{priors}");
