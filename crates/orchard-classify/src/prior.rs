@@ -11,7 +11,7 @@
 //! with strength 1, a species' prior logit is ImageNet's logit for its class
 //! relative to the average class.
 
-use orchard_model::ClassPriors;
+use orchard_model::{ClassPrior, ClassPriors};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ClassifyError;
@@ -28,12 +28,13 @@ pub struct ClassPriorReport {
 }
 
 /// The prior weights, `dim × labels.len()` row-major as the regression's
-/// weights, or `None` when no label has a prior or `strength` is 0.
+/// weights, for raw `features` (row-major, width `dim`; their mean norm
+/// scales the rows), or `None` when `strength` is 0 or no label has a prior.
 pub(crate) fn prior_weights(
     priors: &ClassPriors,
     labels: &[String],
+    features: &[f32],
     dim: usize,
-    mean_norm: f64,
     strength: f64,
 ) -> Result<Option<(Vec<f64>, ClassPriorReport)>, ClassifyError> {
     if priors.feature_width != dim {
@@ -43,20 +44,26 @@ pub(crate) fn prior_weights(
             origin: format!("the class priors of model `{}`", priors.from_model),
         });
     }
-    let k = labels.len();
-    let mut weights = vec![0f64; dim * k];
-    let mut species = Vec::new();
-    for (j, label) in labels.iter().enumerate() {
-        if let Some(prior) = priors.for_label(label) {
-            for (i, v) in prior.row.iter().enumerate() {
-                weights[i * k + j] = strength * mean_norm * f64::from(*v);
-            }
-            species.push(format!("{label} ({})", prior.imagenet_name));
-        }
-    }
-    if species.is_empty() || strength == 0.0 {
+    let named: Vec<(usize, &ClassPrior)> = labels
+        .iter()
+        .enumerate()
+        .filter_map(|(j, label)| Some((j, priors.for_label(label)?)))
+        .collect();
+    if named.is_empty() || strength == 0.0 {
         return Ok(None);
     }
+    let scale = strength * mean_norm(features, dim);
+    let k = labels.len();
+    let mut weights = vec![0f64; dim * k];
+    for (j, prior) in &named {
+        for (i, v) in prior.row.iter().enumerate() {
+            weights[i * k + j] = scale * f64::from(*v);
+        }
+    }
+    let species = named
+        .iter()
+        .map(|(j, prior)| format!("{} ({})", labels[*j], prior.imagenet_name))
+        .collect();
     Ok(Some((
         weights,
         ClassPriorReport {
@@ -68,7 +75,7 @@ pub(crate) fn prior_weights(
 }
 
 /// The mean L2 norm of `rows` (row-major, width `dim`).
-pub(crate) fn mean_norm(rows: &[f32], dim: usize) -> f64 {
+fn mean_norm(rows: &[f32], dim: usize) -> f64 {
     let n = rows.len() / dim.max(1);
     if n == 0 {
         return 0.0;
@@ -82,7 +89,6 @@ pub(crate) fn mean_norm(rows: &[f32], dim: usize) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use orchard_model::ClassPrior;
 
     fn priors() -> ClassPriors {
         ClassPriors {
@@ -101,20 +107,22 @@ mod tests {
     #[test]
     fn a_named_species_gets_its_row_scaled_and_the_others_zero() {
         let labels = vec!["apple".to_string(), "Banana".to_string()];
-        let (w, report) = prior_weights(&priors(), &labels, 2, 3.0, 0.5)
+        // One photo's features, of norm 3.
+        let features = [3.0f32, 0.0];
+        let (w, report) = prior_weights(&priors(), &labels, &features, 2, 0.5)
             .unwrap()
             .unwrap();
         // dim × k row-major: feature i, label j at i * 2 + j.
         assert_eq!(w, vec![0.0, 1.5, 0.0, -3.0]);
         assert_eq!(report.species, vec!["Banana (banana)"]);
-        assert!(prior_weights(&priors(), &labels, 2, 3.0, 0.0)
+        assert!(prior_weights(&priors(), &labels, &features, 2, 0.0)
             .unwrap()
             .is_none());
         let none = vec!["apple".to_string(), "lemon".to_string()];
-        assert!(prior_weights(&priors(), &none, 2, 3.0, 1.0)
+        assert!(prior_weights(&priors(), &none, &features, 2, 1.0)
             .unwrap()
             .is_none());
-        let err = prior_weights(&priors(), &labels, 3, 1.0, 1.0).unwrap_err();
+        let err = prior_weights(&priors(), &labels, &[1.0, 0.0, 0.0], 3, 1.0).unwrap_err();
         assert!(
             err.to_string().contains("class priors of model `m`"),
             "{err}"

@@ -13,7 +13,7 @@ use crate::labelled::TrainingRow;
 use crate::lbfgs::{LbfgsOptions, LbfgsReport};
 use crate::metrics::Evaluation;
 use crate::ood::{quantile, Mahalanobis, DEFAULT_RIDGE};
-use crate::prior::{mean_norm, prior_weights, ClassPriorReport};
+use crate::prior::{prior_weights, ClassPriorReport};
 use crate::softmax::{fit_softmax, TrainingSet};
 use crate::split::{group_key, HoldOut, DEFAULT_GROUP_BLOCK};
 use crate::validation::SetEvaluation;
@@ -148,13 +148,7 @@ fn fit(
         targets.push(index[r.label.as_str()]);
     }
     let prior = match priors {
-        Some(p) => prior_weights(
-            p,
-            labels,
-            dim,
-            mean_norm(&features, dim),
-            opts.class_prior_strength,
-        )?,
+        Some(p) => prior_weights(p, labels, &features, dim, opts.class_prior_strength)?,
         None => None,
     };
     l2_normalize(&mut features, dim);
