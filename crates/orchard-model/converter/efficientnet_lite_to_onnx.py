@@ -293,8 +293,10 @@ def check_keys(path, sd, variant):
 
 # ---------------------------------------------------------------- graph building
 
-def convert(in_path, out_path, size, variant, opset):
-    sd = load_state_dict(in_path)
+def convert(in_path, out_path, size, variant, opset, sd=None):
+    """Writes the ONNX graph of `in_path`'s weights (`sd`: its state dict,
+    when already loaded); returns the file's sha256."""
+    sd = load_state_dict(in_path) if sd is None else sd
     check_keys(in_path, sd, variant)
     inits, nodes = [], []
 
@@ -378,9 +380,9 @@ def convert(in_path, out_path, size, variant, opset):
     return hashlib.sha256(data).hexdigest()
 
 
-def write_class_priors(in_path, out_path):
-    """The fruit classes' rows of the ImageNet classifier, centred (JSON)."""
-    sd = load_state_dict(in_path)
+def write_class_priors(in_path, sd, out_path):
+    """The fruit classes' rows of `in_path`'s ImageNet classifier (`sd`, its
+    state dict), centred (JSON)."""
     if "_fc.weight" not in sd:
         fail(in_path, "has no ImageNet classifier (`_fc.weight`) to take class priors from")
     weight = np.asarray(sd["_fc.weight"], dtype=np.float64)
@@ -418,9 +420,10 @@ def main(argv=None):
     if size < 32:
         ap.error("--input-size must be >= 32")
     try:
-        digest = convert(a.input, a.output, size, a.variant, a.opset)
+        sd = load_state_dict(a.input)
+        digest = convert(a.input, a.output, size, a.variant, a.opset, sd)
         if a.class_priors:
-            write_class_priors(a.input, a.class_priors)
+            write_class_priors(a.input, sd, a.class_priors)
     except ConvertError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
