@@ -5,7 +5,8 @@
 #
 # 1. EfficientNet-Lite2 (260 px), its last three blocks and head fine-tuned
 #    for three epochs on each photo and two augmented variants of it, the
-#    last epoch kept (about 13.5 min on 2 cores for the shared data);
+#    last epoch kept and mixed 0.7 / 0.3 with the parent's weights (the
+#    default --tune-mix; about 13.5 min on 2 cores for the shared data);
 # 2. for cheaper serving, that model quantized to int8, calibrated on the
 #    shop photos (about 1.5 min): as fast as MobileNetV2 in fp32, a few points
 #    less accurate on photos of other visits;

@@ -296,6 +296,7 @@ pub fn fine_tune_backbone(
             TuneKeep::Last => KeepEpoch::Last,
             TuneKeep::Holdout => KeepEpoch::LowestHoldoutLoss,
         },
+        mix: tune.tune_mix,
         ..FineTuneOptions::default()
     };
     let bar = if std::io::stderr().is_terminal() {
@@ -332,6 +333,15 @@ pub fn fine_tune_backbone(
             KeepEpoch::LowestHoldoutLoss => "lowest cross-entropy on the held-out groups",
         }
     );
+    if options.mix < 1.0 {
+        println!(
+            "its weights mixed with the parent's: {:.0} % fine-tuned, {:.0} % {} (--tune-mix {})",
+            options.mix * 100.0,
+            (1.0 - options.mix) * 100.0,
+            parent.spec.name,
+            options.mix
+        );
+    }
 
     // 3. Export, install, and check in ONNX Runtime against candle.
     let fingerprint = orchard_model::home::sha256_bytes(fingerprint.as_bytes());
@@ -343,6 +353,7 @@ pub fn fine_tune_backbone(
             fingerprint.clone(),
         ),
         ("orchard_tuned_blocks".to_string(), blocks.to_string()),
+        ("orchard_tune_mix".to_string(), options.mix.to_string()),
     ];
     let tuned = graph.with_weights(&tail.onnx_weights()?, &metadata)?;
     let sha = orchard_model::home::sha256_bytes(&tuned);
@@ -357,6 +368,7 @@ pub fn fine_tune_backbone(
         training_photos: train.len() as u64,
         blocks,
         kept_epoch: report.kept_epoch,
+        mix: options.mix,
         export_check_cosine: 0.0,
         labels: labels.clone(),
     };

@@ -54,11 +54,14 @@ pub fn run_model(cmd: ModelCommand) -> Result<()> {
                         .collect::<Vec<_>>(),
                 })
             });
+            // How a fine-tuned model was made (parent, blocks, epoch, mix).
+            let fine_tuning = home.read_manifest(&name).ok().and_then(|m| m.fine_tuning);
             let info = serde_json::json!({
                 "path": model.path,
                 "sha256": model.sha256,
                 "spec": model.spec,
                 "class_priors": priors,
+                "fine_tuning": fine_tuning,
             });
             println!("{}", serde_json::to_string_pretty(&info)?);
         }

@@ -162,6 +162,7 @@ mod tests {
                 training_photos: 0,
                 blocks: 3,
                 kept_epoch: 3,
+                mix: 1.0,
                 export_check_cosine: 1.0,
                 labels: Vec::new(),
             }),

@@ -18,9 +18,17 @@ pub struct FineTuningInfo {
     pub blocks: usize,
     /// Epoch whose weights were kept.
     pub kept_epoch: usize,
+    /// Share of the kept epoch's weights in the model, the rest the
+    /// parent's (`train --tune-mix`); 1 for models made before the option.
+    #[serde(default = "unmixed")]
+    pub mix: f64,
     /// Cosine between the exported model's features (ONNX Runtime) and the
     /// training framework's, lowest over the checked photos.
     pub export_check_cosine: f64,
     /// Labels the classifier was trained on while tuning.
     pub labels: Vec<String>,
+}
+
+fn unmixed() -> f64 {
+    1.0
 }

@@ -20,6 +20,9 @@ pub enum TuneError {
         /// What is missing or unexpected.
         reason: String,
     },
+    /// An option is out of its range.
+    #[error("invalid fine-tuning option: {0}")]
+    Options(String),
     /// A tensor of the wrong shape was handed over.
     #[error("shape mismatch: {0}")]
     Shape(String),

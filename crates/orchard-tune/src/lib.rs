@@ -21,6 +21,8 @@
 //! # let _ = (frozen, tuned); Ok(()) }
 //! ```
 
+mod classifier;
+mod data;
 mod depthwise;
 mod error;
 mod graph;
@@ -28,11 +30,12 @@ mod tail;
 mod train;
 
 pub use candle_core::DType;
+pub use classifier::{smoothed_cross_entropy, tail_features};
+pub use data::{Grid, TuneData, TunePhoto};
 pub use depthwise::depthwise;
 pub use error::TuneError;
 pub use graph::{OnnxGraph, Weight};
 pub use tail::{cut_tensor, nhwc_batch, trainable_blocks, Naming, Tail};
 pub use train::{
-    fine_tune, schedule, smoothed_cross_entropy, tail_features, EpochReport, FineTuneOptions, Grid,
-    KeepEpoch, TuneData, TuneObserver, TunePhoto, TuneReport,
+    fine_tune, schedule, EpochReport, FineTuneOptions, KeepEpoch, TuneObserver, TuneReport,
 };

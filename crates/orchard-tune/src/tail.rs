@@ -367,6 +367,18 @@ impl Tail {
         }
         Ok(())
     }
+
+    /// Moves the weights part of the way back to `origin` (a
+    /// [`Tail::snapshot`], e.g. the parent model's): each becomes
+    /// `share · current + (1 − share) · origin`. `share` 1 keeps the
+    /// current weights, 0 restores `origin`.
+    pub fn mix_with(&self, origin: &[Tensor], share: f64) -> Result<(), TuneError> {
+        for (v, o) in self.vars().iter().zip(origin) {
+            let mixed = (v.as_tensor().affine(share, 0.0)? + o.affine(1.0 - share, 0.0)?)?;
+            v.set(&mixed)?;
+        }
+        Ok(())
+    }
 }
 
 /// NCHW activations (as ONNX Runtime returns them) of `n` samples with

@@ -4,11 +4,12 @@
 //! class-balanced sampling over cached augmented variants. It keeps the last
 //! epoch ([`KeepEpoch::Last`]) or stops early on held-out groups
 //! ([`KeepEpoch::LowestHoldoutLoss`]: their cross-entropy, smoother than the
-//! accuracy of a few hundred photos).
+//! accuracy of a few hundred photos), then mixes the kept weights with the
+//! parent's ([`FineTuneOptions::mix`]).
 
 use std::time::Instant;
 
-use candle_core::{DType, Device, Tensor, Var, D};
+use candle_core::{DType, Device, Tensor};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use rand::distr::weighted::WeightedIndex;
 use rand::distr::Distribution;
@@ -16,32 +17,10 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
+use crate::classifier::{class_balanced, probe, scores, smoothed_cross_entropy, Linear};
+use crate::data::{TuneData, TunePhoto};
 use crate::error::TuneError;
 use crate::tail::{nhwc_batch, Tail};
-
-/// One labelled photo: the frozen part's activations of the photo itself
-/// (`variants[0]`) and of its augmented variants, NCHW.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TunePhoto {
-    /// Class index.
-    pub label: u32,
-    /// Sampling weight relative to other photos of its class (e.g. lower
-    /// for studio shots).
-    pub weight: f32,
-    /// Activation maps, the photo first.
-    pub variants: Vec<Vec<f32>>,
-}
-
-/// The activations' grid: channels, height, width.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Grid {
-    /// Channels.
-    pub c: usize,
-    /// Height.
-    pub h: usize,
-    /// Width.
-    pub w: usize,
-}
 
 /// Which fine-tuned epoch's weights are kept.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -87,6 +66,17 @@ pub struct FineTuneOptions {
     pub logit_scale: f64,
     /// Seed of the sampling.
     pub seed: u64,
+    /// Share of the fine-tuned weights in the kept ones, the rest the
+    /// parent's (weight-space ensembling, WiSE-FT: Wortsman et al., CVPR
+    /// 2022): 1 keeps the fine-tuned weights as they are, 0 the parent's.
+    /// Photos from other sources than the training photos gained from 0.7
+    /// (BENCHMARKS.md); reports written before this option read as 1.
+    #[serde(default = "unmixed")]
+    pub mix: f64,
+}
+
+fn unmixed() -> f64 {
+    1.0
 }
 
 impl Default for FineTuneOptions {
@@ -103,6 +93,7 @@ impl Default for FineTuneOptions {
             probe_steps: 200,
             logit_scale: 16.0,
             seed: 42,
+            mix: 0.7,
         }
     }
 }
@@ -146,179 +137,6 @@ pub trait TuneObserver {
 
 impl TuneObserver for () {}
 
-/// The labelled photos of a fine-tuning run.
-#[derive(Debug, Clone, Copy)]
-pub struct TuneData<'a> {
-    /// The activations' grid.
-    pub grid: Grid,
-    /// Number of classes.
-    pub classes: usize,
-    /// Photos trained on.
-    pub train: &'a [TunePhoto],
-    /// Held-out groups: reported after each epoch, and early stopping with
-    /// [`KeepEpoch::LowestHoldoutLoss`].
-    pub holdout: &'a [TunePhoto],
-    /// Named validation sets: reported after each epoch.
-    pub validation: &'a [(String, Vec<TunePhoto>)],
-}
-
-/// The cosine classifier trained with the tail: `scale · (f/|f|) W + b`.
-struct Linear {
-    w: Var,
-    b: Var,
-    scale: f64,
-}
-
-impl Linear {
-    fn new(features: usize, classes: usize, scale: f64, dtype: DType) -> Result<Linear, TuneError> {
-        let w = Tensor::zeros((features, classes), dtype, &Device::Cpu)?;
-        let b = Tensor::zeros(classes, dtype, &Device::Cpu)?;
-        Ok(Linear {
-            w: Var::from_tensor(&w)?,
-            b: Var::from_tensor(&b)?,
-            scale,
-        })
-    }
-
-    fn logits(&self, features: &Tensor) -> candle_core::Result<Tensor> {
-        let norm = (features.sqr()?.sum_keepdim(1)? + 1e-12)?.sqrt()?;
-        (features.broadcast_div(&norm)? * self.scale)?
-            .matmul(self.w.as_tensor())?
-            .broadcast_add(self.b.as_tensor())
-    }
-}
-
-/// Cross-entropy of `logits` against `targets` with label smoothing `eps`.
-pub fn smoothed_cross_entropy(
-    logits: &Tensor,
-    targets: &Tensor,
-    eps: f64,
-) -> candle_core::Result<Tensor> {
-    let log_p = candle_nn::ops::log_softmax(logits, D::Minus1)?;
-    let picked = log_p.gather(&targets.unsqueeze(1)?, 1)?.squeeze(1)?;
-    let nll = picked.mean_all()?.neg()?;
-    if eps == 0.0 {
-        return Ok(nll);
-    }
-    let uniform = log_p.mean_all()?.neg()?;
-    (nll * (1.0 - eps))? + (uniform * eps)?
-}
-
-/// Pooled features of the first variant of each photo, computed by `tail`
-/// in batches: `photos.len() × F`, row-major.
-pub fn tail_features(tail: &Tail, grid: Grid, maps: &[&[f32]]) -> Result<Vec<f32>, TuneError> {
-    let mut out = Vec::with_capacity(maps.len() * tail.feature_width());
-    for chunk in maps.chunks(128) {
-        let x = nhwc_batch(chunk, grid.c, grid.h, grid.w, tail.dtype())?;
-        let f = tail.forward(&x)?.to_dtype(DType::F32)?;
-        out.extend(f.flatten_all()?.to_vec1::<f32>()?);
-    }
-    Ok(out)
-}
-
-/// Top-1 accuracy and mean cross-entropy of the photos themselves.
-fn scores(
-    tail: &Tail,
-    linear: &Linear,
-    grid: Grid,
-    photos: &[TunePhoto],
-) -> Result<(f64, f64), TuneError> {
-    if photos.is_empty() {
-        return Ok((0.0, 0.0));
-    }
-    let maps: Vec<&[f32]> = photos.iter().map(|p| p.variants[0].as_slice()).collect();
-    let f = tail_features(tail, grid, &maps)?;
-    let f = Tensor::from_vec(f, (photos.len(), tail.feature_width()), &Device::Cpu)?
-        .to_dtype(tail.dtype())?;
-    let logits = linear.logits(&f)?;
-    let predicted = logits.argmax(1)?.to_vec1::<u32>()?;
-    let right = predicted
-        .iter()
-        .zip(photos)
-        .filter(|(p, ph)| **p == ph.label)
-        .count();
-    let targets = Tensor::from_vec(
-        photos.iter().map(|p| p.label).collect::<Vec<u32>>(),
-        photos.len(),
-        &Device::Cpu,
-    )?;
-    let loss = smoothed_cross_entropy(&logits, &targets, 0.0)?
-        .to_dtype(DType::F64)?
-        .to_scalar::<f64>()?;
-    Ok((right as f64 / photos.len() as f64, loss))
-}
-
-/// Fits the linear classifier alone on the frozen tail's features of the
-/// photos (all variants); returns the final loss.
-fn probe(
-    tail: &Tail,
-    linear: &Linear,
-    data: &TuneData,
-    opts: &FineTuneOptions,
-) -> Result<f64, TuneError> {
-    // The photos themselves (not their variants): cheap, and enough to
-    // start the classifier where the frozen features put it.
-    let maps: Vec<&[f32]> = data
-        .train
-        .iter()
-        .map(|p| p.variants[0].as_slice())
-        .collect();
-    let targets: Vec<u32> = data.train.iter().map(|p| p.label).collect();
-    let per_row: Vec<f32> = class_balanced(data.train, data.classes)
-        .iter()
-        .map(|&w| w as f32)
-        .collect();
-    let total: f32 = per_row.iter().sum();
-    let dtype = tail.dtype();
-    let started = Instant::now();
-    let f = tail_features(tail, data.grid, &maps)?;
-    tracing::info!(
-        "linear probe: features of {} photos in {:.1} s",
-        maps.len(),
-        started.elapsed().as_secs_f64()
-    );
-    let f =
-        Tensor::from_vec(f, (maps.len(), tail.feature_width()), &Device::Cpu)?.to_dtype(dtype)?;
-    let y = Tensor::from_vec(targets, maps.len(), &Device::Cpu)?;
-    let row_w =
-        (Tensor::from_vec(per_row, maps.len(), &Device::Cpu)? / total as f64)?.to_dtype(dtype)?;
-    let mut opt = AdamW::new(
-        vec![linear.w.clone(), linear.b.clone()],
-        ParamsAdamW {
-            lr: opts.lr_classifier * 3.0,
-            weight_decay: 0.0,
-            ..Default::default()
-        },
-    )?;
-    let mut last = f64::NAN;
-    for _ in 0..opts.probe_steps {
-        let log_p = candle_nn::ops::log_softmax(&linear.logits(&f)?, D::Minus1)?;
-        let picked = log_p.gather(&y.unsqueeze(1)?, 1)?.squeeze(1)?;
-        let loss = (picked * &row_w)?.sum_all()?.neg()?;
-        last = loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
-        opt.backward_step(&loss)?;
-    }
-    tracing::info!(
-        "linear probe: {} steps in {:.1} s, loss {last:.4}",
-        opts.probe_steps,
-        started.elapsed().as_secs_f64()
-    );
-    Ok(last)
-}
-
-/// Per-photo sampling weights: each class gets the same total weight,
-/// shared among its photos by their own weights.
-fn class_balanced(photos: &[TunePhoto], classes: usize) -> Vec<f64> {
-    let mut sums = vec![0f64; classes];
-    for p in photos {
-        sums[p.label as usize] += p.weight as f64;
-    }
-    photos
-        .iter()
-        .map(|p| p.weight as f64 / sums[p.label as usize].max(f64::MIN_POSITIVE))
-        .collect()
-}
-
 /// Learning-rate factor at `step` of `total`: linear warm-up over the first
 /// 5 %, then cosine decay to zero.
 pub fn schedule(step: usize, total: usize) -> f64 {
@@ -361,7 +179,8 @@ fn epoch_report(
 }
 
 /// Fine-tunes `tail` (in place) with a classifier of `data.classes` classes.
-/// On return `tail` holds the kept epoch's weights.
+/// On return `tail` holds the kept epoch's weights, mixed with its weights
+/// on entry (the parent's) by [`FineTuneOptions::mix`].
 pub fn fine_tune(
     tail: &Tail,
     data: &TuneData,
@@ -385,10 +204,23 @@ pub fn fine_tune(
             p.variants.len()
         )));
     }
+    if !(0.0..=1.0).contains(&opts.mix) {
+        return Err(TuneError::Options(format!(
+            "the fine-tuned weights' share {} is not between 0 and 1",
+            opts.mix
+        )));
+    }
+    let parent = tail.snapshot()?;
     let dtype = tail.dtype();
     let linear = Linear::new(tail.feature_width(), data.classes, opts.logit_scale, dtype)?;
     let started = Instant::now();
-    let probe_loss = probe(tail, &linear, data, opts)?;
+    let probe_loss = probe(
+        tail,
+        &linear,
+        data,
+        opts.lr_classifier * 3.0,
+        opts.probe_steps,
+    )?;
     let baseline = epoch_report(tail, &linear, data, 0, probe_loss, started)?;
     observer.on_epoch(&baseline);
     // The frozen baseline is reported, not a candidate: its probe fits the
@@ -476,6 +308,9 @@ pub fn fine_tune(
     }
     if let Some(weights) = &best.2 {
         tail.restore(weights)?;
+    }
+    if opts.mix < 1.0 {
+        tail.mix_with(&parent, opts.mix)?;
     }
     Ok(TuneReport {
         options: *opts,

@@ -234,3 +234,54 @@ fn the_last_epoch_is_kept_by_default_and_no_epoch_is_skipped() {
         tail_features(&frozen, GRID, &[map]).unwrap()
     );
 }
+
+/// Every weight of a tail, flattened.
+fn weights_of(tail: &Tail) -> Vec<Vec<f32>> {
+    tail.snapshot()
+        .unwrap()
+        .iter()
+        .map(|t| t.flatten_all().unwrap().to_vec1::<f32>().unwrap())
+        .collect()
+}
+
+#[test]
+fn the_kept_weights_are_mixed_with_the_parents_and_a_share_out_of_range_is_refused() {
+    let bytes = tiny_model(5);
+    let graph = OnnxGraph::from_bytes(&bytes, "tiny").expect("decode");
+    let mut rng = StdRng::seed_from_u64(9);
+    let train = photos(&mut rng, 60);
+    let holdout = photos(&mut rng, 20);
+    let data = three_classes(&train, &holdout);
+    let tuned_with = |mix: f64| {
+        let tail = Tail::from_onnx(&graph, 2, DType::F32).expect("tail");
+        let opts = FineTuneOptions {
+            mix,
+            ..quick(2, 10)
+        };
+        fine_tune(&tail, &data, &opts, &mut ()).expect("fine-tune");
+        weights_of(&tail)
+    };
+    let parent = weights_of(&Tail::from_onnx(&graph, 2, DType::F32).unwrap());
+    let tuned = tuned_with(1.0);
+    assert_ne!(tuned, parent);
+    // Share 0: the parent's weights, to the bit.
+    assert_eq!(tuned_with(0.0), parent);
+    // Share 0.5: half way, weight by weight.
+    let half = tuned_with(0.5);
+    for ((h, t), p) in half.iter().zip(&tuned).zip(&parent) {
+        for ((h, t), p) in h.iter().zip(t).zip(p) {
+            let want = 0.5 * (t + p);
+            assert!(
+                (h - want).abs() <= 1e-6 * (1.0 + want.abs()),
+                "{h} vs {want}"
+            );
+        }
+    }
+    assert_eq!(FineTuneOptions::default().mix, 0.7);
+    for mix in [1.5, -0.1, f64::NAN] {
+        let tail = Tail::from_onnx(&graph, 2, DType::F32).unwrap();
+        let opts = FineTuneOptions { mix, ..quick(1, 1) };
+        let err = fine_tune(&tail, &data, &opts, &mut ()).unwrap_err();
+        assert!(err.to_string().contains("between 0 and 1"), "{mix}: {err}");
+    }
+}

@@ -23,6 +23,12 @@ pub struct FineTuneArgs {
     /// Which epoch's weights are kept.
     #[arg(long, value_enum, default_value_t = TuneKeep::Last)]
     pub tune_keep: TuneKeep,
+    /// Share of the fine-tuned weights in the model kept, the rest the
+    /// parent's (weight-space ensembling, WiSE-FT): 1 keeps the fine-tuned
+    /// weights as they are. Less than 1 trades a little on photos like the
+    /// training ones for more on photos from other sources.
+    #[arg(long, default_value_t = 0.7, value_parser = share)]
+    pub tune_mix: f64,
     /// Augmented variants cached per photo (besides the photo itself).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(0..=32))]
     pub tune_variants: u32,
@@ -48,4 +54,13 @@ pub enum TuneKeep {
     /// The one with the lowest cross-entropy on the held-out groups,
     /// stopping after 3 epochs without a lower one.
     Holdout,
+}
+
+/// A share between 0 and 1.
+fn share(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        Ok(v) => Err(format!("{v} is not between 0 and 1")),
+        Err(e) => Err(format!("{text:?} is not a number: {e}")),
+    }
 }

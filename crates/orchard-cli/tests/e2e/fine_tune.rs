@@ -99,6 +99,11 @@ fn fine_tunes_the_backbone_exports_it_and_identifies_with_it() {
     // Every epoch runs, and the last is kept (the default `--tune-keep`).
     assert_eq!(epochs.len(), 4, "{printed}");
     assert!(printed.contains("kept epoch 4 (the last)"), "{printed}");
+    // …and mixed with the parent's weights (the default `--tune-mix 0.7`).
+    assert!(
+        printed.contains("70 % fine-tuned, 30 % mobilenet_v2 (--tune-mix 0.7)"),
+        "{printed}"
+    );
     assert!(
         epochs.iter().all(|l| l.contains(val.to_str().unwrap())),
         "{printed}"
@@ -122,6 +127,7 @@ fn fine_tunes_the_backbone_exports_it_and_identifies_with_it() {
         serde_json::from_slice(&std::fs::read(home.join("models/fruit-ft.json")).unwrap()).unwrap();
     let tuning = &manifest["fine_tuning"];
     assert_eq!(tuning["parent_model"], "mobilenet_v2");
+    assert_eq!(tuning["mix"], 0.7);
     assert_eq!(tuning["training_fingerprint"].as_str().unwrap().len(), 64);
     assert_eq!(manifest["spec"]["width"], 224);
     let meta: serde_json::Value =
@@ -135,6 +141,7 @@ fn fine_tunes_the_backbone_exports_it_and_identifies_with_it() {
     assert_eq!(recipe["sha256"], manifest["sha256"]);
     assert_eq!(recipe["report"]["options"]["epochs"], 4);
     assert_eq!(recipe["report"]["options"]["keep"], "last");
+    assert_eq!(recipe["report"]["options"]["mix"], 0.7);
     assert_eq!(recipe["augmentation"]["variants_per_photo"], 2);
     assert_eq!(
         recipe["augmentation"]["parts"],
@@ -167,4 +174,29 @@ fn fine_tunes_the_backbone_exports_it_and_identifies_with_it() {
     assert!(!refused.status.success());
     let err = String::from_utf8_lossy(&refused.stderr);
     assert!(err.contains("sha256") || err.contains("fruit-ft"), "{err}");
+
+    // `model info` says how the model was made.
+    let info = run(&["model", "info", "fruit-ft"]);
+    assert_ok(&info);
+    let info: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    assert_eq!(info["fine_tuning"]["parent_model"], "mobilenet_v2");
+    assert_eq!(info["fine_tuning"]["kept_epoch"], 4);
+    assert_eq!(info["fine_tuning"]["mix"], 0.7);
+
+    // A share outside 0..1 is refused before any work, naming the flag.
+    let refused = run(&[
+        "train",
+        train.to_str().unwrap(),
+        "--classifier",
+        tmp.path().join("never").to_str().unwrap(),
+        "--fine-tune",
+        "--tune-mix",
+        "1.5",
+    ]);
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        err.contains("--tune-mix") && err.contains("not between 0 and 1"),
+        "{err}"
+    );
 }
