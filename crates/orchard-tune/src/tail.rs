@@ -373,7 +373,15 @@ impl Tail {
     /// `share · current + (1 − share) · origin`. `share` 1 keeps the
     /// current weights, 0 restores `origin`.
     pub fn mix_with(&self, origin: &[Tensor], share: f64) -> Result<(), TuneError> {
-        for (v, o) in self.vars().iter().zip(origin) {
+        let vars = self.vars();
+        if origin.len() != vars.len() {
+            return Err(TuneError::Shape(format!(
+                "{} weights to mix with, the tail has {}",
+                origin.len(),
+                vars.len()
+            )));
+        }
+        for (v, o) in vars.iter().zip(origin) {
             let mixed = (v.as_tensor().affine(share, 0.0)? + o.affine(1.0 - share, 0.0)?)?;
             v.set(&mixed)?;
         }

@@ -278,6 +278,12 @@ fn the_kept_weights_are_mixed_with_the_parents_and_a_share_out_of_range_is_refus
         }
     }
     assert_eq!(FineTuneOptions::default().mix, 0.7);
+    // A snapshot of another tail's weights is refused, not half applied.
+    let tail = Tail::from_onnx(&graph, 2, DType::F32).unwrap();
+    let fewer = Tail::from_onnx(&graph, 1, DType::F32).unwrap();
+    let err = tail.mix_with(&fewer.snapshot().unwrap(), 0.5).unwrap_err();
+    assert!(err.to_string().contains("weights to mix with"), "{err}");
+    assert_eq!(weights_of(&tail), parent);
     for mix in [1.5, -0.1, f64::NAN] {
         let tail = Tail::from_onnx(&graph, 2, DType::F32).unwrap();
         let opts = FineTuneOptions { mix, ..quick(1, 1) };
