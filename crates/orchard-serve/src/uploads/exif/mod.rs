@@ -176,36 +176,10 @@ fn strip_jpeg(photo: &[u8]) -> Result<Vec<u8>, StripError> {
     Ok(out)
 }
 
-/// The orientation tag (0x0112) of a TIFF header's first IFD.
+/// The orientation tag (0x0112) of a TIFF header's first IFD (the `image`
+/// crate's reader, the one its decoders use); `None` without a valid one.
 fn tiff_orientation(tiff: &[u8]) -> Option<u16> {
-    let big = match tiff.get(..2)? {
-        b"MM" => true,
-        b"II" => false,
-        _ => return None,
-    };
-    let u16_at = |i: usize| {
-        let b = tiff.get(i..i + 2)?;
-        Some(if big {
-            u16::from_be_bytes([b[0], b[1]])
-        } else {
-            u16::from_le_bytes([b[0], b[1]])
-        })
-    };
-    let u32_at = |i: usize| {
-        let b = tiff.get(i..i + 4)?;
-        let a = [b[0], b[1], b[2], b[3]];
-        Some(if big {
-            u32::from_be_bytes(a)
-        } else {
-            u32::from_le_bytes(a)
-        })
-    };
-    let ifd = u32_at(4)? as usize;
-    let entries = u16_at(ifd)? as usize;
-    (0..entries.min(512)).find_map(|k| {
-        let entry = ifd + 2 + 12 * k;
-        (u16_at(entry)? == 0x0112).then(|| u16_at(entry + 8))?
-    })
+    image::metadata::Orientation::from_exif_chunk(tiff).map(|o| u16::from(o.to_exif()))
 }
 
 /// An `APP1` segment whose EXIF holds the orientation tag and nothing else.
