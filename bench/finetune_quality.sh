@@ -13,8 +13,10 @@
 #          (efficientnet_lite2 fine-tuned: 2 blocks, 4 epochs, 2 variants),
 #          effnet-ft2b, effnet-ft3, effnet-ft4 (efficientnet_lite2 fine-tuned:
 #          2, 3 or 4 blocks, 3 epochs, 2 variants)
-# EXTRA_FLAGS (e.g. "--seed 7", or "--tune-keep holdout" for the early
-# stopping the older rows used) go to every `orchard train`; with SUFFIX set
+# EXTRA_FLAGS (e.g. "--seed 7", "--tune-keep holdout" for the early
+# stopping the older rows used, or "--tune-mix 1" for the rows measured
+# before fine-tuned weights were mixed with the parent's) go to every
+# `orchard train`; with SUFFIX set
 # the bundles are named CONFIG-SUFFIX.
 set -euo pipefail
 cd "$(dirname "$0")/.."
