@@ -319,8 +319,9 @@ fn extract_member(archive: &Path, member: &str, dest: &Path) -> Result<(), Model
     Ok(())
 }
 
-/// Runs an embedded converter: `python script.py --input WEIGHTS --output ONNX --input-size N`.
-/// Runs `converter` on `(weights, onnx output, class priors output)`.
+/// Runs an embedded converter on `(weights, ONNX output, class priors
+/// output)`: `python script.py --input WEIGHTS --output ONNX --input-size N
+/// [--class-priors JSON]`.
 fn run_converter(
     python: &Path,
     converter: &Converter,
